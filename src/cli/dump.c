@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cryo.h"
+#include "util/cleanup.h"
+#include "util/json.h"
+
+static void usage(FILE *out) {
+        fprintf(out,
+                "Usage: cryo dump --type TYPE (--pid PID | --id ID) [OPTIONS]\n"
+                "       cryo dump TYPE (PID | ID) [OPTIONS]\n"
+                "\n"
+                "Checkpoints a source into a new directory under --dir (default " CRYO_DEFAULT_ROOT
+                ")\n"
+                "and prints its path.  The source is stopped once the checkpoint is safely\n"
+                "written (unless --leave-running) and keeps running if the dump fails.\n"
+                "\n"
+                "Source:\n"
+                "  -t, --type TYPE           process, runc, containerd, docker\n"
+                "  -p, --pid PID             process: root of the tree\n"
+                "  -i, --id ID               container id (or name, for docker)\n"
+                "  -n, --namespace NS        containerd namespace (default 'default'; Docker: moby)\n"
+                "  -a, --address SOCKET      daemon socket\n"
+                "      --runtime-root DIR    runc state root\n"
+                "Checkpoint:\n"
+                "  -d, --dir DIR             checkpoint root directory\n"
+                "      --name NAME           checkpoint directory name (default TYPE-ID-TIME)\n"
+                "      --leave-running       keep the source running after the dump\n"
+                "      --rootfs-only         filesystem and metadata only, no processes\n"
+                "      --with-volumes        include bind mount and volume contents\n"
+                "CRIU:\n"
+                "      --tcp-established     checkpoint established TCP connections\n"
+                "      --tcp-skip-in-flight  skip half-open connections (alias --skip-in-flight)\n"
+                "      --file-locks          checkpoint file locks\n"
+                "      --shell-job           the tree is attached to a terminal session\n"
+                "      --ext-unix-sk         allow unix sockets connected outside the tree\n"
+                "      --link-remap          allow unlinked-but-open files by linking them\n"
+                "      --ghost-limit SIZE    largest unlinked file to copy (bytes, NK, NM)\n"
+                "      --manage-cgroups-mode soft|full|strict|ignore|props\n"
+                "      --external KEY        mark a resource as external (repeatable)\n"
+                "      --log-level N         CRIU log level 0-4 (default 4)\n"
+                "Output:\n"
+                "  -j, --json                print the result (path, per-phase stats) as JSON\n"
+                "  -h, --help                this text\n");
+}
+
+int cli_dump(int argc, char **argv) {
+        static const struct option longopts[] = {
+                CLI_COMMON_LONG_OPTIONS,
+                {"pid", required_argument, NULL, 'p'},
+                {"id", required_argument, NULL, 'i'},
+                {"dir", required_argument, NULL, 'd'},
+                {"name", required_argument, NULL, 2000},
+                {"leave-running", no_argument, NULL, 2001},
+                {"rootfs-only", no_argument, NULL, 2002},
+                {"with-volumes", no_argument, NULL, 2003},
+                {"tcp-skip-in-flight", no_argument, NULL, 2004},
+                {"skip-in-flight", no_argument, NULL, 2004},
+                {},
+        };
+        struct cli_common c = {0};
+        struct cryo_request *req = &c.req;
+        int opt;
+        char *end;
+
+        while ((opt = getopt_long(argc, argv, "t:n:a:jhp:i:d:", longopts, NULL)) != -1) {
+                int r = cli_parse_common("dump", opt, optarg, &c);
+                if (r < 0)
+                        return CLI_EXIT_USAGE;
+                if (r > 0)
+                        continue;
+                switch (opt) {
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'p':
+                        errno = 0;
+                        req->pid = (pid_t) strtol(optarg, &end, 10);
+                        if (errno || *end || req->pid <= 0)
+                                return cli_usage_error("dump", "bad --pid '%s'", optarg);
+                        break;
+                case 'i':
+                        req->id = optarg;
+                        break;
+                case 'd':
+                        req->checkpoint_root = optarg;
+                        break;
+                case 2000:
+                        req->name = optarg;
+                        break;
+                case 2001:
+                        req->criu.leave_running = true;
+                        break;
+                case 2002:
+                        req->rootfs_only = true;
+                        break;
+                case 2003:
+                        req->with_volumes = true;
+                        break;
+                case 2004:
+                        req->criu.tcp_skip_in_flight = true;
+                        break;
+                default:
+                        return cli_usage_error("dump", "unknown option");
+                }
+        }
+
+        /* The subcommand form: cryo dump process 1234 / cryo dump containerd ID. */
+        int rest = argc - optind;
+        if (rest > 0 && !req->type) {
+                req->type = argv[optind++];
+                rest--;
+        }
+        if (rest > 0) {
+                const char *what = argv[optind++];
+                rest--;
+                if (req->type && !strcmp(req->type, "process")) {
+                        errno = 0;
+                        req->pid = (pid_t) strtol(what, &end, 10);
+                        if (errno || *end || req->pid <= 0)
+                                return cli_usage_error("dump", "bad pid '%s'", what);
+                } else {
+                        req->id = what;
+                }
+        }
+        if (rest > 0)
+                return cli_usage_error("dump", "unexpected argument '%s'", argv[optind]);
+        if (!req->type)
+                return cli_usage_error("dump", "what to dump? give --type (process, containerd, ...)");
+
+        cli_progress("cryo: dumping %s %s...\n", req->type, req->id ? req->id : "");
+        _cleanup_json_ json_object *result = NULL;
+        _cleanup_error_ struct cryo_error *err = NULL;
+        int r = cryo_dump(req, &result, &err);
+        engine_options_clear(&req->criu);
+        if (r < 0)
+                return cli_report("dump", err);
+
+        if (c.json) {
+                cli_print_json(result);
+        } else {
+                if (isatty(STDERR_FILENO)) {
+                        fprintf(stderr, "cryo: checkpoint written:\n");
+                        cli_print_stats(stderr, cryo_json_get(result, "stats"));
+                }
+                printf("%s\n", cryo_json_str(result, "path", ""));
+        }
+        return 0;
+}

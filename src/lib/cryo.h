@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * libcryo's entry points.  The CLI (src/cli/) is a thin layer over these:
+ * it fills a cryo_request, calls one function, and prints the JSON result
+ * or the error.
+ */
+#include <json-c/json.h>
+
+#include "engine/engine.h"
+#include "format/checkpoint.h"
+#include "plugins/plugin.h"
+#include "util/error.h"
+
+#define CRYO_LOG_DIR  "/var/log/cryo"
+#define CRYO_WORK_DIR "/run/cryo"
+
+/* Dumps the source named by `req`; *result = {"path", "name", "type", "id", "stats"}. */
+int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_error **err);
+/* Restores the checkpoint at `path`; *result = plugin facts + {"stats"}. */
+int cryo_restore(struct cryo_request *req, const char *path, json_object **result, struct cryo_error **err);
+/* Manifest, plugin facts, sizes; `verify` also checks every file. */
+int cryo_inspect(const char *path, bool verify, json_object **report, struct cryo_error **err);
+
+/* Is this host ready?  {"criu", "kernel", "runtimes", "root", "ready"}. */
+int cryo_host_check(json_object **report, struct cryo_error **err);
+
+/*
+ * For plugins: run CRIU's dump for `dump` into checkpoint `ck` so that the
+ * tree is left stopped (SIGSTOP) unless the user asked to leave it running;
+ * cryo_dump() then kills it once the checkpoint is committed, or resumes it
+ * if anything failed.  Records stats in ck.
+ */
+int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck, struct cryo_error **err);
+/* For plugins: run CRIU's restore in a private work directory; on failure
+ * its log is kept under CRYO_LOG_DIR and named in the error. */
+int cryo_restore_tree(struct engine_restore_request *restore, struct cryo_checkpoint *ck, pid_t *pid,
+                      struct cryo_error **err);

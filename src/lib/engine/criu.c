@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <criu/criu.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "criu-stats.pb-c.h"
+#include "engine/engine.h"
+#include "format/layout.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+
+#define DEFAULT_LOG_LEVEL 4
+
+static void criu_opts_freep(criu_opts **o) {
+        if (*o)
+                criu_local_free_opts(*o);
+}
+#define _cleanup_criu_opts_ __attribute__((cleanup(criu_opts_freep)))
+
+static int set_common(criu_opts *c, const struct engine_options *o, const char *log_name, struct cryo_error **err) {
+        criu_local_set_log_level(c, o->log_level > 0 ? o->log_level : DEFAULT_LOG_LEVEL);
+        if (criu_local_set_log_file(c, log_name) < 0)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        criu_local_set_tcp_established(c, o->tcp_established);
+        criu_local_set_tcp_skip_in_flight(c, o->tcp_skip_in_flight);
+        criu_local_set_file_locks(c, o->file_locks);
+        criu_local_set_shell_job(c, o->shell_job);
+        criu_local_set_ext_unix_sk(c, o->ext_unix_sk);
+        criu_local_set_link_remap(c, o->link_remap);
+        if (o->ghost_limit)
+                criu_local_set_ghost_limit(c, o->ghost_limit);
+        if (o->cgroup_mode) {
+                static const struct {
+                        const char *name;
+                        enum criu_cg_mode mode;
+                } modes[] = {
+                        {"soft", CRIU_CG_MODE_SOFT},     {"full", CRIU_CG_MODE_FULL},
+                        {"strict", CRIU_CG_MODE_STRICT}, {"ignore", CRIU_CG_MODE_IGNORE},
+                        {"props", CRIU_CG_MODE_PROPS},
+                };
+                bool found = false;
+                for (size_t i = 0; i < ARRAY_SIZE(modes); i++)
+                        if (!strcmp(modes[i].name, o->cgroup_mode)) {
+                                criu_local_set_manage_cgroups(c, true);
+                                criu_local_set_manage_cgroups_mode(c, modes[i].mode);
+                                found = true;
+                        }
+                if (!found)
+                        return cryo_error_set(err, EINVAL, "unknown cgroup mode '%s'", o->cgroup_mode);
+        }
+        for (char **e = o->externals; e && *e; e++)
+                if (criu_local_add_external(c, *e) < 0)
+                        return cryo_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+/* Turns a failed CRIU run into an error whose message names the cause
+ * found in CRIU's own log, with the last error lines as detail. */
+static int criu_failure(struct cryo_error **err, int rc, const char *what, int work_fd, const char *log_name) {
+        _cleanup_free_ char *cause = NULL, *excerpt = NULL;
+        int code = rc < 0 ? -rc : EIO;
+        /* libcriu reports RPC-level failures as EBADE/ECOMM, not the cause. */
+        if (code == EBADE || code == ECOMM || code == EBADMSG)
+                code = EIO;
+        if (engine_log_explain(work_fd, log_name, &cause, &excerpt) == 0) {
+                int r = cryo_error_set(err, code, "CRIU %s failed: %s", what, cause);
+                cryo_error_set_detail(err, excerpt);
+                return r;
+        }
+        return cryo_error_set(err, code, "CRIU %s failed (libcriu returned %d) and left no error in %s", what, rc,
+                              log_name);
+}
+
+static uint64_t page_size(void) {
+        long p = sysconf(_SC_PAGESIZE);
+        return p > 0 ? (uint64_t) p : 4096;
+}
+
+/* CRIU measures the phases it owns (freeze, frozen time, memory dump)
+ * itself and writes them to stats-dump; those are the numbers to record, as
+ * only CRIU knows when the tree stopped. */
+static void read_dump_stats(int dirfd, struct cryo_stats *stats) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        if (fs_read_file(dirfd, CRYO_STATS_DUMP, 1 << 16, &buf, &len, NULL) < 0 || len < 12)
+                return;
+        /* Layout: service magic, stats magic, u32 size, StatsEntry. */
+        uint32_t size;
+        memcpy(&size, buf + 8, sizeof(size));
+        if (size > len - 12)
+                return;
+        StatsEntry *e = stats_entry__unpack(NULL, size, (const uint8_t *) buf + 12);
+        if (!e)
+                return;
+        if (e->dump) {
+                DumpStatsEntry *d = e->dump;
+                cryo_stats_add(stats, CRYO_PHASE_FREEZE, d->freezing_time, 0);
+                cryo_stats_add(stats, CRYO_PHASE_FROZEN, d->frozen_time, 0);
+                cryo_stats_add(stats, CRYO_PHASE_MEMORY_DUMP, (uint64_t) d->memdump_time + d->memwrite_time,
+                               d->pages_written * page_size());
+        }
+        stats_entry__free_unpacked(e, NULL);
+}
+
+/* libcriu has no setter for leave-stopped, but CRIU reads a configuration
+ * file named in the RPC request; a memfd holds it so nothing touches disk. */
+static int set_leave_stopped(criu_opts *c, int *memfd, struct cryo_error **err) {
+        static const char conf[] = "leave-stopped\n";
+        int fd = memfd_create("cryo-criu.conf", MFD_CLOEXEC);
+        if (fd < 0)
+                return cryo_error_errno(err, errno, "memfd_create");
+        *memfd = fd;
+        if (write(fd, conf, sizeof(conf) - 1) != (ssize_t) (sizeof(conf) - 1))
+                return cryo_error_errno(err, errno, "cannot write CRIU configuration");
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), fd);
+        if (criu_local_set_config_file(c, path) < 0)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats, struct cryo_error **err) {
+        _cleanup_criu_opts_ criu_opts *c = NULL;
+        if (criu_local_init_opts(&c) < 0)
+                return cryo_error_set(err, ENOMEM, "cannot set up libcriu");
+
+        criu_local_set_pid(c, req->pid);
+        criu_local_set_images_dir_fd(c, req->images_fd);
+        criu_local_set_work_dir_fd(c, req->work_fd);
+        criu_local_set_leave_running(c, req->opts->leave_running);
+        criu_local_set_orphan_pts_master(c, req->orphan_pts_master);
+        int r = set_common(c, req->opts, CRYO_DUMP_LOG, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int conf_fd = -1;
+        if (req->leave_stopped && !req->opts->leave_running) {
+                r = set_leave_stopped(c, &conf_fd, err);
+                if (r < 0)
+                        return r;
+        }
+        if (req->root && criu_local_set_root(c, req->root) < 0)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        if (req->freeze_cgroup && criu_local_set_freeze_cgroup(c, req->freeze_cgroup) < 0)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        for (const struct engine_pair *m = req->ext_mounts; m && m->key; m++)
+                if (criu_local_add_ext_mount(c, m->key, m->value) < 0)
+                        return cryo_error_set(err, ENOMEM, "out of memory");
+        for (const char *const *e = req->externals; e && *e; e++)
+                if (criu_local_add_external(c, *e) < 0)
+                        return cryo_error_set(err, ENOMEM, "out of memory");
+
+        uint64_t start = cryo_now_usec();
+        r = criu_local_dump(c);
+        uint64_t elapsed = cryo_now_usec() - start;
+        if (r < 0)
+                return criu_failure(err, r, "dump", req->work_fd, CRYO_DUMP_LOG);
+
+        uint64_t bytes = 0;
+        (void) fs_tree_size(req->images_fd, &bytes);
+        cryo_stats_add(stats, CRYO_PHASE_DUMP, elapsed, bytes);
+        /* CRIU writes stats-dump into its work directory, which is where
+         * the de-facto layout keeps it: beside the images, not among them. */
+        read_dump_stats(req->work_fd, stats);
+        return 0;
+}
+
+int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct cryo_stats *stats,
+                   struct cryo_error **err) {
+        _cleanup_criu_opts_ criu_opts *c = NULL;
+        if (criu_local_init_opts(&c) < 0)
+                return cryo_error_set(err, ENOMEM, "cannot set up libcriu");
+
+        criu_local_set_images_dir_fd(c, req->images_fd);
+        criu_local_set_work_dir_fd(c, req->work_fd);
+        int r = set_common(c, req->opts, CRYO_RESTORE_LOG, err);
+        if (r < 0)
+                return r;
+        criu_local_set_tcp_close(c, req->opts->tcp_close);
+        if (req->root && criu_local_set_root(c, req->root) < 0)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        for (const struct engine_pair *m = req->ext_mounts; m && m->key; m++)
+                if (criu_local_add_ext_mount(c, m->key, m->value) < 0)
+                        return cryo_error_set(err, ENOMEM, "out of memory");
+        for (const struct engine_inherit_fd *f = req->inherit_fds; f && f->key; f++)
+                if (criu_local_add_inherit_fd(c, f->fd, f->key) < 0)
+                        return cryo_error_set(err, ENOMEM, "out of memory");
+        for (const struct engine_pair *g = req->cg_roots; g && g->value; g++)
+                if (criu_local_add_cg_root(c, g->key, g->value) < 0)
+                        return cryo_error_set(err, ENOMEM, "out of memory");
+
+        uint64_t start = cryo_now_usec();
+        r = req->restore_detached ? criu_local_restore(c) : criu_local_restore_child(c);
+        uint64_t elapsed = cryo_now_usec() - start;
+        if (r < 0)
+                return criu_failure(err, r, "restore", req->work_fd, CRYO_RESTORE_LOG);
+        cryo_stats_add(stats, CRYO_PHASE_RESTORE, elapsed, 0);
+        *pid = r;
+        return 0;
+}
+
+int engine_criu_version_number(void) {
+        _cleanup_criu_opts_ criu_opts *c = NULL;
+        /* criu_get_version() needs initialized options, or it crashes. */
+        if (criu_local_init_opts(&c) < 0)
+                return -ENOMEM;
+        return criu_local_get_version(c);
+}
+
+int engine_criu_version(char **out, struct cryo_error **err) {
+        int v = engine_criu_version_number();
+        if (v <= 0)
+                return cryo_error_set(err, ENOENT,
+                                      "cannot run CRIU: is it installed (criu >= 4.2) and is this root?");
+        if (asprintf(out, "%d.%d.%d", v / 10000, (v / 100) % 100, v % 100) < 0)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+int engine_check(json_object **out, struct cryo_error **err) {
+        _cleanup_free_ char *version = NULL;
+        int r = engine_criu_version(&version, err);
+        if (r < 0)
+                return r;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "version", json_object_new_string(version));
+        json_object_object_add(o, "version_ok", json_object_new_boolean(engine_criu_version_number() >= 40200));
+
+        _cleanup_criu_opts_ criu_opts *c = NULL;
+        struct criu_feature_check f = {.mem_track = true, .lazy_pages = true, .pidfd_store = true};
+        if (criu_local_init_opts(&c) == 0 && criu_local_feature_check(c, &f, sizeof(f)) == 0) {
+                json_object *feat = json_object_new_object();
+                json_object_object_add(feat, "mem_track", json_object_new_boolean(f.mem_track));
+                json_object_object_add(feat, "lazy_pages", json_object_new_boolean(f.lazy_pages));
+                json_object_object_add(feat, "pidfd_store", json_object_new_boolean(f.pidfd_store));
+                json_object_object_add(o, "features", feat);
+        }
+        *out = o;
+        return 0;
+}

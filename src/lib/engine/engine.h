@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "util/error.h"
+#include "util/stats.h"
+
+/*
+ * The CRIU engine.  cryo drives CRIU through libcriu (CRIU's RPC service,
+ * "criu swrk", behind a C API): one process per dump or restore, options
+ * passed as a protobuf message instead of a command line, and the images
+ * directory passed as a file descriptor.  See docs/engine.md.
+ */
+
+/* Options a user chooses; recorded in the manifest and reused on restore. */
+struct engine_options {
+        bool leave_running;
+        bool tcp_established;
+        bool tcp_close;          /* restore only: drop established connections */
+        bool tcp_skip_in_flight;
+        bool file_locks;
+        bool shell_job;
+        bool ext_unix_sk;
+        bool link_remap;
+        unsigned ghost_limit;    /* bytes; 0 = CRIU's default (1 MiB) */
+        char *cgroup_mode;       /* "soft", "full", "strict", "ignore"; NULL = CRIU default */
+        char **externals;        /* --external KEY, NULL-terminated */
+        int log_level;           /* 0-4; 0 = engine default */
+};
+
+void engine_options_clear(struct engine_options *o);
+json_object *engine_options_to_json(const struct engine_options *o);
+int engine_options_from_json(json_object *j, struct engine_options *o, struct cryo_error **err);
+/* Appends to o->externals. */
+int engine_options_add_external(struct engine_options *o, const char *key);
+
+struct engine_pair {
+        const char *key;
+        const char *value;
+};
+
+struct engine_inherit_fd {
+        int fd;
+        const char *key;
+};
+
+struct engine_dump_request {
+        pid_t pid;
+        int images_fd;                          /* CRIU images */
+        int work_fd;                            /* dump.log and stats-dump land here */
+        const char *root;                       /* container root, or NULL */
+        const struct engine_options *opts;
+        const struct engine_pair *ext_mounts;   /* {mountpoint, key}, ends with {NULL} */
+        const char *const *externals;           /* plugin-provided, e.g. "net[4026531840]:extRootNetNS" */
+        const char *freeze_cgroup;
+        bool orphan_pts_master;
+        /* Leave the tree stopped (SIGSTOP) after a successful dump instead
+         * of killing it, so the caller can kill it only once the checkpoint
+         * is safely on disk, or resume it if that fails. */
+        bool leave_stopped;
+};
+
+struct engine_restore_request {
+        int images_fd;
+        int work_fd;                            /* restore.log lands here */
+        const char *root;
+        const struct engine_options *opts;
+        const struct engine_pair *ext_mounts;   /* {key, host path}, ends with {NULL} */
+        const struct engine_inherit_fd *inherit_fds; /* ends with {-1, NULL} */
+        const struct engine_pair *cg_roots;     /* {controller or NULL, path} */
+        bool restore_detached;                  /* true: the tree is reparented away from us */
+};
+
+/* Fills FREEZE, FROZEN, MEMORY_DUMP and DUMP phases of `stats`. */
+int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats, struct cryo_error **err);
+/* Returns the pid of the restored root in *pid.  Fills RESTORE. */
+int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct cryo_stats *stats,
+                   struct cryo_error **err);
+
+/* "4.2.1" */
+int engine_criu_version(char **out, struct cryo_error **err);
+int engine_criu_version_number(void);
+/* CRIU feature probe for `cryo check`. */
+int engine_check(json_object **out, struct cryo_error **err);
+
+/*
+ * The lines of a CRIU log that explain a failure ("Error (...)" lines, with
+ * timestamps and source locations stripped), newest last; *cause is the
+ * most telling single line.  Used so no failure says just "criu failed".
+ */
+int engine_log_explain(int dirfd, const char *log_name, char **cause, char **excerpt);

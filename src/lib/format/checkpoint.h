@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "format/layout.h"
+#include "util/error.h"
+#include "util/stats.h"
+
+/*
+ * A checkpoint directory, being written or read.
+ *
+ * Writing: ckpt_create() makes a hidden temporary directory next to the
+ * final one; the dump fills it through `dirfd`; ckpt_commit() checksums
+ * every file into the manifest, fsyncs the tree and renames it into place.
+ * Until then nothing looks like a valid checkpoint, and freeing an
+ * uncommitted checkpoint removes the temporary directory.
+ */
+struct cryo_checkpoint {
+        char *path;       /* where the files are now (temporary while writing) */
+        char *final_path; /* writer only: the name it gets on commit */
+        int dirfd;
+        json_object *manifest;
+        struct cryo_stats stats;
+        bool writing;
+        bool committed;
+        /* Writer only: root of a tree a dump left stopped, to be killed
+         * once the checkpoint is committed or resumed if it is not. */
+        pid_t stopped_root;
+};
+
+enum ckpt_verify {
+        CKPT_VERIFY_NONE,  /* manifest only */
+        CKPT_VERIFY_SIZES, /* every listed file present with its size */
+        CKPT_VERIFY_FULL,  /* and its SHA-256 */
+};
+
+int ckpt_create(const char *root, const char *name, const char *type, struct cryo_checkpoint **out,
+                struct cryo_error **err);
+int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err);
+int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint **out, struct cryo_error **err);
+int ckpt_verify(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct cryo_error **err);
+void ckpt_free(struct cryo_checkpoint *ck);
+static inline void ckpt_freep(struct cryo_checkpoint **ck) {
+        ckpt_free(*ck);
+        *ck = NULL;
+}
+#define _cleanup_ckpt_ __attribute__((cleanup(ckpt_freep)))
+
+/* Opens (creating when writing) a subdirectory, e.g. CRYO_CRIU_DIR. */
+int ckpt_open_subdir(struct cryo_checkpoint *ck, const char *name, bool create, int *fd,
+                     struct cryo_error **err);
+const char *ckpt_type(const struct cryo_checkpoint *ck);
+
+/* "<type>-<id>-<UTC time>", safe as a file name. */
+char *ckpt_default_name(const char *type, const char *id);
+/* Summaries of the valid checkpoints directly under `root`. */
+int ckpt_list(const char *root, json_object **out, struct cryo_error **err);
+
+/* Host facts for the manifest and for `cryo check`. */
+json_object *ckpt_host_info(void);

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The checkpoint directory layout.  File names follow the de-facto format
+ * that Podman, CRI-O and containerd's CRI write (checkpointctl's
+ * lib/metadata.go), so other tools can read what cryo writes; cryo adds its
+ * own manifest, cryo.json, which versions the whole and lists a SHA-256 for
+ * every file.
+ */
+#define CRYO_FORMAT_VERSION 1
+
+#define CRYO_MANIFEST_FILE  "cryo.json"
+#define CRYO_CRIU_DIR       "checkpoint"
+#define CRYO_SPEC_DUMP      "spec.dump"
+#define CRYO_CONFIG_DUMP    "config.dump"
+#define CRYO_STATUS_DUMP    "status.dump"
+#define CRYO_ROOTFS_DIFF    "rootfs-diff.tar"
+#define CRYO_DELETED_FILES  "deleted.files"
+#define CRYO_NETWORK_STATUS "network.status"
+#define CRYO_STATS_DUMP     "stats-dump"
+#define CRYO_DUMP_LOG       "dump.log"
+#define CRYO_RESTORE_LOG    "restore.log"
+#define CRYO_DEVSHM_TAR     "devshm-checkpoint.tar"
+#define CRYO_VOLUMES_DIR    "volumes"
+
+#define CRYO_DEFAULT_ROOT "/var/lib/cryo/checkpoints"
+
+/* A manifest larger than this is not one of ours. */
+#define CRYO_MANIFEST_MAX (64u << 20)

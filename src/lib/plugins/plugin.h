@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "engine/engine.h"
+#include "format/checkpoint.h"
+#include "util/error.h"
+
+/*
+ * One plugin per kind of source (a process tree, a runc container, a
+ * containerd container, ...).  All share the same small interface and are
+ * registered in one static table (registry.c).  The generic parts of a dump
+ * (temporary directory, manifest, checksums, atomic commit) and of a
+ * restore (verification) are done by the caller, src/lib/cryo.c; a plugin
+ * only fills in or reads back what is specific to its source.
+ */
+
+/* What the user asked for.  Plugins read the fields that concern them. */
+struct cryo_request {
+        const char *type;
+        pid_t pid;               /* process */
+        const char *id;          /* containerd/runc/docker container id or name */
+        const char *new_id;      /* restore under another id */
+        const char *ns;          /* containerd namespace */
+        const char *address;     /* daemon socket */
+        const char *runtime_root;/* runc --root */
+        const char *checkpoint_root; /* where new checkpoints go */
+        const char *name;        /* checkpoint directory name */
+        struct engine_options criu;
+        bool rootfs_only;
+        bool with_volumes;
+        bool no_verify;
+};
+
+struct cryo_plugin {
+        const char *name;
+        const char *summary;
+        /* The id used to name the checkpoint ("1234", a container id). */
+        int (*source_id)(const struct cryo_request *req, char **id, struct cryo_error **err);
+        int (*dump)(const struct cryo_request *req, struct cryo_checkpoint *ck, struct cryo_error **err);
+        /* On success, fills `result` (e.g. {"pid": N} or {"id": "..."}). */
+        int (*restore)(const struct cryo_request *req, struct cryo_checkpoint *ck, json_object *result,
+                       struct cryo_error **err);
+        /* Adds plugin-specific facts to an inspect report. */
+        int (*inspect)(struct cryo_checkpoint *ck, json_object *report, struct cryo_error **err);
+};
+
+const struct cryo_plugin *cryo_plugin_find(const char *name);
+/* NULL-terminated table, in registration order. */
+const struct cryo_plugin *const *cryo_plugins(void);
+
+extern const struct cryo_plugin cryo_plugin_process;

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+int fs_mkdir_p(const char *path, mode_t mode, struct cryo_error **err) {
+        _cleanup_free_ char *copy = strdup(path);
+        if (!copy)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+
+        for (char *p = copy + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(copy, mode) < 0 && errno != EEXIST)
+                        return cryo_error_errno(err, errno, "cannot create directory %s", copy);
+                *p = '/';
+        }
+        if (mkdir(copy, mode) < 0 && errno != EEXIST)
+                return cryo_error_errno(err, errno, "cannot create directory %s", copy);
+        if (!fs_is_dir(copy))
+                return cryo_error_set(err, ENOTDIR, "%s exists and is not a directory", copy);
+        return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) ftw;
+        if (flag == FTW_DP)
+                return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+        return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int fs_rm_rf(const char *path) {
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+                return -errno;
+        return 0;
+}
+
+int fs_write_file(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                  struct cryo_error **err) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0)
+                return cryo_error_errno(err, errno, "cannot create %s", name);
+
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return cryo_error_errno(err, errno, "cannot write %s", name);
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        if (fsync(fd) < 0)
+                return cryo_error_errno(err, errno, "cannot sync %s", name);
+        return 0;
+}
+
+int fs_read_file(int dirfd, const char *name, size_t max, char **out, size_t *out_len,
+                 struct cryo_error **err) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return cryo_error_errno(err, errno, "cannot open %s", name);
+
+        size_t cap = 4096, len = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        for (;;) {
+                if (len + 1 >= cap) {
+                        if (cap > max)
+                                return cryo_error_set(err, EFBIG, "%s is larger than %zu bytes", name, max);
+                        char *bigger = realloc(buf, cap * 2);
+                        if (!bigger)
+                                return cryo_error_set(err, ENOMEM, "out of memory");
+                        buf = bigger;
+                        cap *= 2;
+                }
+                ssize_t n = read(fd, buf + len, cap - len - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return cryo_error_errno(err, errno, "cannot read %s", name);
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        if (len > max)
+                return cryo_error_set(err, EFBIG, "%s is larger than %zu bytes", name, max);
+        buf[len] = '\0';
+        if (out_len)
+                *out_len = len;
+        *out = steal_pointer(&buf);
+        return 0;
+}
+
+static int sync_tree_at(int dirfd, int depth, struct cryo_error **err) {
+        if (depth > 64)
+                return cryo_error_set(err, ELOOP, "directory tree too deep");
+
+        int dupfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        if (dupfd < 0)
+                return cryo_error_errno(err, errno, "cannot duplicate directory fd");
+        _cleanup_closedir_ DIR *d = fdopendir(dupfd);
+        if (!d) {
+                close(dupfd);
+                return cryo_error_errno(err, errno, "cannot read directory");
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (de->d_type != DT_DIR && de->d_type != DT_REG)
+                        continue;
+                _cleanup_close_ int fd = openat(dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        return cryo_error_errno(err, errno, "cannot open %s", de->d_name);
+                if (de->d_type == DT_DIR) {
+                        int r = sync_tree_at(fd, depth + 1, err);
+                        if (r < 0)
+                                return r;
+                } else if (fsync(fd) < 0) {
+                        return cryo_error_errno(err, errno, "cannot sync %s", de->d_name);
+                }
+        }
+        if (fsync(dirfd) < 0)
+                return cryo_error_errno(err, errno, "cannot sync directory");
+        return 0;
+}
+
+int fs_sync_tree(int dirfd, struct cryo_error **err) {
+        return sync_tree_at(dirfd, 0, err);
+}
+
+static int tree_size_at(int dirfd, int depth, uint64_t *bytes) {
+        if (depth > 64)
+                return -ELOOP;
+        int dupfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        if (dupfd < 0)
+                return -errno;
+        _cleanup_closedir_ DIR *d = fdopendir(dupfd);
+        if (!d) {
+                close(dupfd);
+                return -errno;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                struct stat st;
+                if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (S_ISREG(st.st_mode)) {
+                        *bytes += (uint64_t) st.st_size;
+                } else if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int fd = openat(dirfd, de->d_name,
+                                                        O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                        if (fd < 0)
+                                return -errno;
+                        int r = tree_size_at(fd, depth + 1, bytes);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+int fs_tree_size(int dirfd, uint64_t *bytes) {
+        *bytes = 0;
+        return tree_size_at(dirfd, 0, bytes);
+}
+
+bool fs_is_dir(const char *path) {
+        struct stat st;
+        return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+char *fs_path_join(const char *a, const char *b) {
+        char *out = NULL;
+        size_t la = strlen(a);
+        while (la > 1 && a[la - 1] == '/')
+                la--;
+        while (*b == '/')
+                b++;
+        if (asprintf(&out, "%.*s/%s", (int) la, a, b) < 0)
+                return NULL;
+        return out;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* Creates `path` and missing parents with `mode`; existing dirs are fine. */
+int fs_mkdir_p(const char *path, mode_t mode, struct cryo_error **err);
+/* Removes a tree without following symlinks; a missing path is success. */
+int fs_rm_rf(const char *path);
+/* Writes `len` bytes to dirfd/name (created with `mode`, truncated) and fsyncs it. */
+int fs_write_file(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                  struct cryo_error **err);
+/* Reads a whole file (at most `max` bytes, else -EFBIG); result is NUL-terminated. */
+int fs_read_file(int dirfd, const char *name, size_t max, char **out, size_t *out_len,
+                 struct cryo_error **err);
+/* fsyncs every regular file and directory below dirfd, then dirfd itself. */
+int fs_sync_tree(int dirfd, struct cryo_error **err);
+/* Total apparent size of regular files below dirfd. */
+int fs_tree_size(int dirfd, uint64_t *bytes);
+bool fs_is_dir(const char *path);
+/* Joins two path components with exactly one '/'. Returns NULL on ENOMEM. */
+char *fs_path_join(const char *a, const char *b);

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+struct cryo_proc {
+        pid_t pid;
+        pid_t ppid;
+        char comm[32];
+};
+
+bool proc_alive(pid_t pid);
+/* The tree rooted at `root` (root first, then descendants), read from /proc. */
+int proc_tree_collect(pid_t root, struct cryo_proc **out, size_t *n, struct cryo_error **err);
+json_object *proc_tree_to_json(const struct cryo_proc *procs, size_t n);
+/* Reads /proc/<pid>/stat fields. */
+int proc_read_stat(pid_t pid, pid_t *ppid, char *comm, size_t comm_len, char *state);
+
+/* Waits for `pid` to leave the process table (zombie reaped or gone). */
+int proc_wait_gone(pid_t pid, int timeout_ms);

@@ -1,0 +1,68 @@
+# Shared helpers for integration tests.  Sourced by tests/run.
+#
+# A test file tests/integration/NAME.sh defines functions named test_*.
+# Each runs in its own subshell with `set -euo pipefail`; it passes when it
+# returns 0, fails otherwise, and may call `skip "reason"` (which is a
+# failure when CI=true: CI must have every daemon, package and privilege).
+
+CRYO=${CRYO:-$CRYO_BUILD_DIR/src/cli/cryo}
+WORKLOADS=${WORKLOADS:-$CRYO_BUILD_DIR/tests/workloads}
+
+skip() {
+        echo "SKIP: $*" >&2
+        exit 77
+}
+
+fail() {
+        echo "FAIL: $*" >&2
+        exit 1
+}
+
+# A per-test scratch directory, root-only, removed by the runner.
+scratch() {
+        echo "$TEST_SCRATCH"
+}
+
+need_root() {
+        [ "$(id -u)" = 0 ] || skip "needs root"
+}
+
+need_cmd() {
+        local c
+        for c in "$@"; do
+                command -v "$c" >/dev/null 2>&1 || skip "needs $c"
+        done
+}
+
+# wait_for CMD... : retry a command for up to ${WAIT_TIMEOUT:-10} seconds.
+wait_for() {
+        local deadline=$((SECONDS + ${WAIT_TIMEOUT:-10}))
+        until "$@"; do
+                [ $SECONDS -lt $deadline ] || return 1
+                sleep 0.1
+        done
+}
+
+pid_alive() {
+        kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
+# expect_fail "what" CMD... : the command must exit non-zero; its stderr is
+# kept in $TEST_SCRATCH/err for the caller to check the message.
+expect_fail() {
+        local what=$1
+        shift
+        if "$@" >"$TEST_SCRATCH/out" 2>"$TEST_SCRATCH/err"; then
+                fail "$what: expected failure, got success: $(cat "$TEST_SCRATCH/out")"
+        fi
+        return 0
+}
+
+assert_contains() {
+        local file=$1 pattern=$2
+        grep -qE -- "$pattern" "$file" || fail "expected /$pattern/ in $file: $(head -c 2000 "$file")"
+}
+
+assert_eq() {
+        [ "$1" = "$2" ] || fail "${3:-values differ}: '$1' != '$2'"
+}
