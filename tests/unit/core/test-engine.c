@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Pure logic around CRIU: options, log explanation, statistics, errors. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine/engine.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/stats.h"
+
+static void test_options_round_trip(void **state) {
+        (void) state;
+        struct engine_options o = {.tcp_established = true, .file_locks = true, .ghost_limit = 4096};
+        o.cgroup_mode = strdup("soft");
+        assert_int_equal(engine_options_add_external(&o, "net[4026531840]:extRootNetNS"), 0);
+        _cleanup_json_ json_object *j = engine_options_to_json(&o);
+
+        struct engine_options back = {0};
+        assert_int_equal(engine_options_from_json(j, &back, NULL), 0);
+        assert_true(back.tcp_established);
+        assert_true(back.file_locks);
+        assert_false(back.shell_job);
+        assert_int_equal(back.ghost_limit, 4096);
+        assert_string_equal(back.cgroup_mode, "soft");
+        assert_string_equal(back.externals[0], "net[4026531840]:extRootNetNS");
+        assert_null(back.externals[1]);
+        engine_options_clear(&o);
+        engine_options_clear(&back);
+}
+
+static void test_options_reject_bad_values(void **state) {
+        (void) state;
+        struct engine_options o = {0};
+        _cleanup_error_ struct cryo_error *err = NULL;
+        _cleanup_json_ json_object *j = json_tokener_parse("{\"cgroup_mode\": \"bogus\"}");
+        assert_int_equal(engine_options_from_json(j, &o, &err), -EINVAL);
+        assert_non_null(strstr(err->message, "bogus"));
+        cryo_error_freep(&err);
+        _cleanup_json_ json_object *k = json_tokener_parse("{\"tcp_established\": \"yes\"}");
+        assert_int_equal(engine_options_from_json(k, &o, &err), -EBADMSG);
+        cryo_error_freep(&err);
+        _cleanup_json_ json_object *g = json_tokener_parse("{\"ghost_limit\": -1}");
+        assert_int_equal(engine_options_from_json(g, &o, &err), -EBADMSG);
+        engine_options_clear(&o);
+}
+
+static const char sample_log[] =
+        "(00.000000) Version: 4.2.1\n"
+        "(00.001000) Error (criu/util.c:123): Can't setup RLIMIT_NOFILE for self: Operation not permitted\n"
+        "(00.002000) Dumping task 1234\n"
+        "(00.003000) Error (criu/sockets.c:88): sockets: Can't get 1:16 opt: Operation not supported\n"
+        "(00.004000) Error (criu/cr-dump.c:1500): Dump files (pid: 1234) failed with -1\n"
+        "(00.005000) Error (criu/cr-dump.c:2100): Dumping FAILED.\n";
+
+static void test_log_explain_picks_the_cause(void **state) {
+        (void) state;
+        char dir[] = "/tmp/cryo-unit-log.XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY);
+        assert_int_equal(fs_write_file(fd, "dump.log", sample_log, strlen(sample_log), 0600, NULL), 0);
+
+        _cleanup_free_ char *cause = NULL, *excerpt = NULL;
+        assert_int_equal(engine_log_explain(fd, "dump.log", &cause, &excerpt), 0);
+        /* The first real error, without the harmless RLIMIT line or the
+         * timestamp and source location. */
+        assert_string_equal(cause, "sockets: Can't get 1:16 opt: Operation not supported");
+        assert_null(strstr(excerpt, "RLIMIT"));
+        assert_non_null(strstr(excerpt, "Dumping FAILED."));
+        assert_null(strstr(excerpt, "(00."));
+
+        assert_int_equal(engine_log_explain(fd, "missing.log", &cause, &excerpt), -ENOENT);
+        assert_int_equal(fs_write_file(fd, "quiet.log", "(00.1) all good\n", 16, 0600, NULL), 0);
+        assert_int_equal(engine_log_explain(fd, "quiet.log", &cause, &excerpt), -ENOENT);
+        assert_int_equal(fs_rm_rf(dir), 0);
+}
+
+static void test_stats_round_trip(void **state) {
+        (void) state;
+        struct cryo_stats s = {0}, back;
+        cryo_stats_add(&s, CRYO_PHASE_FREEZE, 120, 0);
+        cryo_stats_add(&s, CRYO_PHASE_MEMORY_DUMP, 5000, 1 << 20);
+        cryo_stats_add(&s, CRYO_PHASE_MEMORY_DUMP, 1000, 1 << 20);
+        _cleanup_json_ json_object *j = cryo_stats_to_json(&s);
+        assert_int_equal(cryo_stats_from_json(j, &back), 0);
+        assert_true(back.phase[CRYO_PHASE_FREEZE].set);
+        assert_int_equal(back.phase[CRYO_PHASE_MEMORY_DUMP].usec, 6000);
+        assert_int_equal(back.phase[CRYO_PHASE_MEMORY_DUMP].bytes, 2 << 20);
+        assert_false(back.phase[CRYO_PHASE_RESTORE].set);
+        assert_non_null(cryo_json_path(j, "phases/memory_dump/usec"));
+        assert_null(cryo_json_path(j, "phases/restore"));
+}
+
+static void test_error_contract(void **state) {
+        (void) state;
+        _cleanup_error_ struct cryo_error *err = NULL;
+        assert_int_equal(cryo_error_errno(&err, ENOENT, "cannot open %s", "x"), -ENOENT);
+        assert_string_equal(err->message, "cannot open x: No such file or directory");
+        /* The first error wins; later ones do not overwrite the cause. */
+        assert_int_equal(cryo_error_set(&err, EIO, "something else"), -EIO);
+        assert_int_equal(err->code, ENOENT);
+        assert_int_equal(cryo_error_prefix(&err, "dump %d", 7), -ENOENT);
+        assert_string_equal(err->message, "dump 7: cannot open x: No such file or directory");
+        /* A NULL error object is allowed everywhere. */
+        assert_int_equal(cryo_error_set(NULL, -EPERM, "ignored"), -EPERM);
+}
+
+static void test_path_join(void **state) {
+        (void) state;
+        _cleanup_free_ char *a = fs_path_join("/var/lib/", "/x/y");
+        assert_string_equal(a, "/var/lib/x/y");
+        _cleanup_free_ char *b = fs_path_join("/", "x");
+        assert_string_equal(b, "/x");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_options_round_trip),
+                cmocka_unit_test(test_options_reject_bad_values),
+                cmocka_unit_test(test_log_explain_picks_the_cause),
+                cmocka_unit_test(test_stats_round_trip),
+                cmocka_unit_test(test_error_contract),
+                cmocka_unit_test(test_path_join),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
