@@ -56,6 +56,7 @@ struct engine_dump_request {
         const struct engine_pair *ext_mounts;   /* {mountpoint, key}, ends with {NULL} */
         const char *const *externals;           /* plugin-provided, e.g. "net[4026531840]:extRootNetNS" */
         const char *freeze_cgroup;
+        bool manage_cgroups;
         bool orphan_pts_master;
         /* Leave the tree stopped (SIGSTOP) after a successful dump instead
          * of killing it, so the caller can kill it only once the checkpoint

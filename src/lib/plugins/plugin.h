@@ -53,3 +53,4 @@ const struct cryo_plugin *cryo_plugin_find(const char *name);
 const struct cryo_plugin *const *cryo_plugins(void);
 
 extern const struct cryo_plugin cryo_plugin_process;
+extern const struct cryo_plugin cryo_plugin_containerd;

@@ -5,6 +5,7 @@
 
 static const struct cryo_plugin *const plugins[] = {
         &cryo_plugin_process,
+        &cryo_plugin_containerd,
         NULL,
 };
 

@@ -73,12 +73,7 @@ int fs_write_file(int dirfd, const char *name, const void *buf, size_t len, mode
         return 0;
 }
 
-int fs_read_file(int dirfd, const char *name, size_t max, char **out, size_t *out_len,
-                 struct cryo_error **err) {
-        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return cryo_error_errno(err, errno, "cannot open %s", name);
-
+int fs_read_fd(int fd, size_t max, char **out, size_t *out_len, struct cryo_error **err) {
         size_t cap = 4096, len = 0;
         _cleanup_free_ char *buf = malloc(cap);
         if (!buf)
@@ -86,7 +81,7 @@ int fs_read_file(int dirfd, const char *name, size_t max, char **out, size_t *ou
         for (;;) {
                 if (len + 1 >= cap) {
                         if (cap > max)
-                                return cryo_error_set(err, EFBIG, "%s is larger than %zu bytes", name, max);
+                                return cryo_error_set(err, EFBIG, "more than %zu bytes", max);
                         char *bigger = realloc(buf, cap * 2);
                         if (!bigger)
                                 return cryo_error_set(err, ENOMEM, "out of memory");
@@ -97,18 +92,29 @@ int fs_read_file(int dirfd, const char *name, size_t max, char **out, size_t *ou
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return cryo_error_errno(err, errno, "cannot read %s", name);
+                        return cryo_error_errno(err, errno, "read");
                 }
                 if (n == 0)
                         break;
                 len += (size_t) n;
         }
         if (len > max)
-                return cryo_error_set(err, EFBIG, "%s is larger than %zu bytes", name, max);
+                return cryo_error_set(err, EFBIG, "more than %zu bytes", max);
         buf[len] = '\0';
         if (out_len)
                 *out_len = len;
         *out = steal_pointer(&buf);
+        return 0;
+}
+
+int fs_read_file(int dirfd, const char *name, size_t max, char **out, size_t *out_len,
+                 struct cryo_error **err) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return cryo_error_errno(err, errno, "cannot open %s", name);
+        int r = fs_read_fd(fd, max, out, out_len, err);
+        if (r < 0)
+                return cryo_error_prefix(err, "%s", name);
         return 0;
 }
 

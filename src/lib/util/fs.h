@@ -18,6 +18,8 @@ int fs_write_file(int dirfd, const char *name, const void *buf, size_t len, mode
 /* Reads a whole file (at most `max` bytes, else -EFBIG); result is NUL-terminated. */
 int fs_read_file(int dirfd, const char *name, size_t max, char **out, size_t *out_len,
                  struct cryo_error **err);
+/* Reads an fd (a pipe, say) to its end, at most `max` bytes; NUL-terminated. */
+int fs_read_fd(int fd, size_t max, char **out, size_t *out_len, struct cryo_error **err);
 /* fsyncs every regular file and directory below dirfd, then dirfd itself. */
 int fs_sync_tree(int dirfd, struct cryo_error **err);
 /* Total apparent size of regular files below dirfd. */

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * What every container plugin shares (runc, containerd, docker): the
+ * container as the OCI runtime sees it, and the steps of a container dump
+ * that do not depend on who manages it: metadata (spec, network, limits,
+ * security), the filesystem diff and the CRIU dump configured from the
+ * OCI spec.
+ */
+#include <json-c/json.h>
+#include <sys/types.h>
+
+#include "format/checkpoint.h"
+#include "plugins/plugin.h"
+#include "util/error.h"
+
+struct container {
+        char *id;
+        char *ns;             /* containerd namespace, or NULL */
+        pid_t init_pid;
+        json_object *spec;    /* OCI runtime spec */
+        char *bundle;         /* OCI bundle directory, or NULL */
+        char *rootfs;         /* host path of the container's root */
+        char *runtime_root;   /* the runtime's --root (runc state lives in <root>/<id>) */
+        json_object *runc_state; /* <runtime_root>/<id>/state.json */
+};
+
+void container_free(struct container *c);
+static inline void container_freep(struct container **c) {
+        container_free(*c);
+        *c = NULL;
+}
+#define _cleanup_container_ __attribute__((cleanup(container_freep)))
+
+/* Interfaces (MAC, MTU, addresses) and routes inside pid's network namespace. */
+int container_read_network(pid_t pid, json_object **out, struct cryo_error **err);
+/* Resource limits from the spec, with the live cgroup values of pid. */
+json_object *container_limits(json_object *spec, pid_t pid);
+/* Capabilities, no_new_privs, seccomp, LSM labels, user namespace maps:
+ * from the spec and from /proc/<pid>/status. */
+json_object *container_security(json_object *spec, pid_t pid);
+
+/* CRIU options that make a container's images restorable by runc. */
+struct container_criu_config {
+        struct engine_pair *ext_mounts; /* owned; ends with {NULL} */
+        size_t n_ext_mounts;
+        char **externals;               /* owned, NULL-terminated */
+        char *freeze_cgroup;
+};
+#define PATH_MAX_LEN 4096
+int container_criu_config(const struct container *c, struct container_criu_config *cfg, struct cryo_error **err);
+void container_criu_config_clear(struct container_criu_config *cfg);
+
+/* Reads <runtime_root>/<id>/state.json into c->runc_state (and c->rootfs). */
+int container_load_runc_state(struct container *c, struct cryo_error **err);
+/* The whole container dump: metadata, CRIU (unless req->rootfs_only),
+ * filesystem diff.  The tree is left stopped for cryo_dump() to end. */
+int container_dump(const struct container *c, const struct cryo_request *req, struct cryo_checkpoint *ck,
+                   struct cryo_error **err);
+
+/* Writes spec.dump and network.status, and the "container" manifest
+ * section (id, namespace, limits, security). */
+int container_save_metadata(const struct container *c, struct cryo_checkpoint *ck, struct cryo_error **err);

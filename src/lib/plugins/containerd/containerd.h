@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "plugins/container/container.h"
+#include "plugins/plugin.h"
+#include "rpc/containerd.h"
+
+#define CONTAINERD_DEFAULT_ADDRESS   "/run/containerd/containerd.sock"
+#define CONTAINERD_DEFAULT_NAMESPACE "default"
+#define CONTAINERD_DEFAULT_RUNC_ROOT "/run/containerd/runc"
+#define CONTAINERD_DEFAULT_STATE     "/run/containerd"
+#define DOCKER_DEFAULT_SOCKET        "/var/run/docker.sock"
+#define DOCKER_NAMESPACE             "moby"
+
+/* --address, else $CONTAINERD_ADDRESS, else the default socket. */
+const char *containerd_address(const struct cryo_request *req);
+const char *containerd_namespace(const struct cryo_request *req);
+
+/* Connects and checks that the namespace exists, with errors that name
+ * the socket and list the namespaces there are. */
+int containerd_connect(const char *address, const char *ns, struct ctrd_client **out, struct cryo_error **err);
+
+/* Dumps container `id` of namespace `ns` (shared with the docker plugin). */
+int containerd_dump_container(const struct cryo_request *req, const char *id, struct cryo_checkpoint *ck,
+                              struct cryo_error **err);
+int containerd_restore_container(const struct cryo_request *req, struct cryo_checkpoint *ck, json_object *result,
+                                 struct cryo_error **err);
