@@ -58,6 +58,7 @@ struct engine_dump_request {
         const char *freeze_cgroup;
         bool manage_cgroups;
         bool orphan_pts_master;
+        int empty_ns;                           /* CLONE_NEW* namespaces not to dump */
         /* Leave the tree stopped (SIGSTOP) after a successful dump instead
          * of killing it, so the caller can kill it only once the checkpoint
          * is safely on disk, or resume it if that fails. */

@@ -47,6 +47,7 @@ struct container_criu_config {
         size_t n_ext_mounts;
         char **externals;               /* owned, NULL-terminated */
         char *freeze_cgroup;
+        int empty_ns;
 };
 #define PATH_MAX_LEN 4096
 int container_criu_config(const struct container *c, struct container_criu_config *cfg, struct cryo_error **err);

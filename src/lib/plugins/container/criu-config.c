@@ -11,13 +11,16 @@
  *    the host's hierarchies: external too;
  *  - masked paths that are files are /dev/null bind mounts, keyed
  *    "/dev/null";
- *  - a network or pid namespace joined by path (Docker's netns, a pod's) is
- *    external ("extRootNetNS"), so restore joins the namespace the runtime
- *    provides instead of recreating this one;
+ *  - a network or pid namespace joined by path (a pod's) is external
+ *    ("extRootNetNS"), so restore joins the namespace the runtime provides;
+ *    a private network namespace is not dumped at all (empty_ns), as runc
+ *    restores into a fresh one, set up by the runtime's prestart hooks
+ *    (Docker's libnetwork, cryo's own for containerd);
  *  - the freezer cgroup freezes the tree (atomic, unlike stopping each task
  *    with ptrace), and stdio goes to descriptors.json.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,8 +147,11 @@ int container_criu_config(const struct container *c, struct container_criu_confi
                 json_object *ns = json_object_array_get_idx(nss, i);
                 const char *type = cryo_json_str(ns, "type", ""), *path = cryo_json_str(ns, "path", "");
                 has_cgroupns = has_cgroupns || !strcmp(type, "NEWCGROUP");
-                if (!*path)
+                if (!*path) {
+                        if (!strcmp(type, "NEWNET"))
+                                cfg->empty_ns |= CLONE_NEWNET;
                         continue;
+                }
                 int r = 0;
                 if (!strcmp(type, "NEWNET"))
                         r = add_external_ns(cfg, c->init_pid, "net", "extRootNetNS", err);

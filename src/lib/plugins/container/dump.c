@@ -130,6 +130,7 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                                 .freeze_cgroup = cfg.freeze_cgroup,
                                 .orphan_pts_master = true,
                                 .manage_cgroups = true,
+                                .empty_ns = cfg.empty_ns,
                         };
                         r = cryo_dump_tree(&dump, ck, err);
                 }
