@@ -35,7 +35,8 @@ static void print_report(json_object *rep) {
         printf("Size:        %s\n", cli_format_bytes((unsigned long long) cryo_json_int(m, "size", 0), buf));
         json_object *image = cryo_json_get(m, "image");
         if (image)
-                printf("Image:       %s (%s)\n", cryo_json_str(image, "name", "?"), cryo_json_str(image, "digest", "?"));
+                printf("Image:       %s (%s)\n", cryo_json_str(image, "name", "?"),
+                       cryo_json_str(image, "config_digest", cryo_json_str(image, "digest", "?")));
 
         json_object *procs = cryo_json_get(rep, "processes");
         if (procs && json_object_array_length(procs) > 0) {

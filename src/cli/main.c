@@ -51,6 +51,9 @@ int main(int argc, char **argv) {
                 printf("cryo %s\n", CRYO_VERSION);
                 return 0;
         }
+        /* Not listed: runc runs it, users do not. */
+        if (!strcmp(cmd, "hook"))
+                return cli_hook(argc - 1, argv + 1);
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 if (!strcmp(commands[i].name, cmd))
                         return commands[i].run(argc - 1, argv + 1);

@@ -51,3 +51,11 @@ int sha256_file(int dirfd, const char *name, char hex[SHA256_HEX_LEN + 1], uint6
                 *size = total;
         return 0;
 }
+
+void sha256_buf(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1]) {
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+        for (unsigned i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/error.h"
@@ -10,3 +11,6 @@
 /* Hashes dirfd/name into a lowercase hex string; reports its size. */
 int sha256_file(int dirfd, const char *name, char hex[SHA256_HEX_LEN + 1], uint64_t *size,
                 struct cryo_error **err);
+
+/* Hashes a buffer into a lowercase hex string. */
+void sha256_buf(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1]);

@@ -28,8 +28,8 @@ static char *unescape(const char *s, size_t len) {
                 return NULL;
         size_t n = 0;
         for (size_t i = 0; i < len; i++) {
-                if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' && s[i + 1] <= '3' &&
-                    s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+                if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
+                    s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
                         out[n++] = (char) ((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
                         i += 3;
                 } else {
@@ -131,7 +131,8 @@ int rootfs_mountinfo_upperdir(FILE *mountinfo, const char *mountpoint, char **up
         if (super_option(best_super, "upperdir", &upper) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         if (!upper || !upper[0])
-                return cryo_error_set(err, ENODATA, "the overlay at %s has no upperdir (read-only)", mountpoint);
+                return cryo_error_set(err, ENODATA, "the overlay at %s has no upperdir (read-only)",
+                                      mountpoint);
         *upperdir = steal_pointer(&upper);
         if (devid)
                 *devid = steal_pointer(&best_devid);

@@ -96,8 +96,8 @@ static int walk_beneath(int root_fd, const char *rel, bool mkdir_missing, int fi
                         /* O_PATH|O_NOFOLLOW on a symlink gives ENOTDIR with
                          * O_DIRECTORY; report it as the symlink it is. */
                         struct stat st;
-                        if ((e == ENOTDIR || e == ELOOP) && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                            S_ISLNK(st.st_mode))
+                        if ((e == ENOTDIR || e == ELOOP) &&
+                            fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
                                 return -ELOOP;
                         return -e;
                 }
@@ -182,7 +182,8 @@ static int rm_rf_children(int dfd, dev_t dev, unsigned depth) {
                         continue;
                 if (errno != EISDIR && errno != EPERM)
                         return -errno;
-                _cleanup_close_ int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_close_ int sub =
+                        openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (sub < 0)
                         return -errno;
                 struct stat st;

@@ -31,8 +31,8 @@ static int normalize_excludes(const char *const *in, struct strv_builder *out, s
         return 0;
 }
 
-int rootfs_diff_write(const char *upperdir, int tar_fd, const struct rootfs_capture_opts *opts, char ***deleted,
-                      struct tar_stats *stats, struct cryo_error **err) {
+int rootfs_diff_write(const char *upperdir, int tar_fd, const struct rootfs_capture_opts *opts,
+                      char ***deleted, struct tar_stats *stats, struct cryo_error **err) {
         struct tar_stats local = {0};
         if (!stats)
                 stats = &local;
@@ -105,14 +105,15 @@ int rootfs_deleted_files_write(int dirfd, const char *name, char *const *paths, 
                         return cryo_error_set(err, ENOMEM, "out of memory");
                 }
         }
-        const char *text = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *text =
+                json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         _cleanup_free_ char *tmp = NULL;
         int r = 0;
         if (!text || asprintf(&tmp, "%s.tmp", name) < 0) {
                 json_object_put(arr);
                 return cryo_error_set(err, ENOMEM, "out of memory");
         }
-        _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
                 r = cryo_error_errno(err, errno, "cannot create %s", tmp);
         else if ((r = write_all(fd, text, strlen(text))) < 0)
@@ -231,7 +232,8 @@ static int delete_path(int root_fd, const char *path, struct cryo_error **err) {
                 return cryo_error_errno(err, pfd, "cannot open the parent of '%s'", path);
         r = rm_rf_at(pfd, base);
         if (r == -EBUSY)
-                return cryo_error_set(err, EBUSY, "refusing to delete '%s': it contains a mount point", path);
+                return cryo_error_set(err, EBUSY, "refusing to delete '%s': it contains a mount point",
+                                      path);
         if (r < 0)
                 return cryo_error_errno(err, r, "cannot delete '%s'", path);
         return 0;
@@ -269,9 +271,8 @@ int rootfs_diff_apply(const char *rootfs_dir, const char *tar_path, const char *
                 if (fd < 0 && errno != ENOENT) {
                         r = cryo_error_errno(err, errno, "cannot open %s", tar_path);
                 } else if (fd >= 0) {
-                        uint64_t deleted = stats->deleted;
-                        r = tar_extract_fd(fd, root_fd, tar_path, stats, err);
-                        stats->deleted = deleted;
+                        r = tar_extract_fd(fd, root_fd, tar_path, TAR_EXTRACT_OCI_WHITEOUTS_GZIP, stats,
+                                           err);
                         if (r < 0)
                                 r = cryo_error_prefix(err, "cannot apply the root file system diff to %s",
                                                       rootfs_dir);

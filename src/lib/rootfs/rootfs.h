@@ -80,8 +80,8 @@ int rootfs_diff_capture(const char *upperdir, int out_dir_fd, const struct rootf
  * returns the deleted paths as a NULL-terminated array in *deleted (free
  * with cryo_strv_free()).
  */
-int rootfs_diff_write(const char *upperdir, int tar_fd, const struct rootfs_capture_opts *opts, char ***deleted,
-                      struct tar_stats *stats, struct cryo_error **err);
+int rootfs_diff_write(const char *upperdir, int tar_fd, const struct rootfs_capture_opts *opts,
+                      char ***deleted, struct tar_stats *stats, struct cryo_error **err);
 
 /* deleted.files I/O.  Writing: compact JSON, temporary name + rename.
  * Reading: at most 64 MiB, every element must be a string. */
@@ -95,7 +95,13 @@ int rootfs_deleted_files_read(const char *path, char ***paths, struct cryo_error
  * root; paths under a symlink or already absent are skipped), then extracts
  * tar_path safely (see tar.h: unsafe members abort with -EINVAL/-ELOOP).
  * Either path may be NULL or name a missing file (nothing to do for it).
- * stats: as tar_extract_dir() plus deleted = paths processed.
+ * A gzip-compressed tar_path is taken for an OCI image layer, which is what
+ * containerd's CRI stores as rootfs-diff.tar (with no deleted.files): its
+ * whiteouts are applied (".wh.NAME" removes NAME, ".wh..wh..opq" removes
+ * what the layer did not create in that directory).  In an uncompressed tar
+ * (Podman, CRI-O, cryo) such names are ordinary files.
+ * stats: as tar_extract_dir() plus deleted = paths processed (deleted.files
+ * entries and OCI whiteouts), opaque_dirs = OCI opaque markers.
  */
 int rootfs_diff_apply(const char *rootfs_dir, const char *tar_path, const char *deleted_path,
                       struct tar_stats *stats, struct cryo_error **err);

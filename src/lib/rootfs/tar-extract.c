@@ -12,6 +12,7 @@
  * at the end (children change a directory's mtime; a read-only mode would
  * stop a non-root extraction).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -44,7 +45,56 @@ struct extractor {
 
         struct dir_fixup *fx;
         size_t fx_n, fx_cap;
+
+        unsigned flags;
+        bool whiteouts; /* OCI whiteouts are interpreted */
+        bool checked_filter;
+        /* paths created by this archive (only tracked with whiteouts) */
+        char **created;
+        size_t created_n, created_cap;
 };
+
+/* ---- set of created paths (open addressing) ----------------------------- */
+
+static size_t str_hash(const char *s) {
+        size_t h = 1469598103934665603ull;
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * 1099511628211ull;
+        return h;
+}
+
+static char **created_slot(char **tab, size_t cap, const char *s) {
+        size_t i = str_hash(s) & (cap - 1);
+        while (tab[i] && strcmp(tab[i], s) != 0)
+                i = (i + 1) & (cap - 1);
+        return &tab[i];
+}
+
+static bool created_has(struct extractor *x, const char *s) {
+        return x->created_cap && *created_slot(x->created, x->created_cap, s);
+}
+
+static int created_add(struct extractor *x, const char *s) {
+        if ((x->created_n + 1) * 2 > x->created_cap) {
+                size_t cap = x->created_cap ? x->created_cap * 2 : 256;
+                char **tab = calloc(cap, sizeof(*tab));
+                if (!tab)
+                        return -ENOMEM;
+                for (size_t i = 0; i < x->created_cap; i++)
+                        if (x->created[i])
+                                *created_slot(tab, cap, x->created[i]) = x->created[i];
+                free(x->created);
+                x->created = tab;
+                x->created_cap = cap;
+        }
+        char **slot = created_slot(x->created, x->created_cap, s);
+        if (*slot)
+                return 0;
+        if (!(*slot = strdup(s)))
+                return -ENOMEM;
+        x->created_n++;
+        return 0;
+}
 
 static la_ssize_t read_cb(struct archive *a, void *userdata, const void **buf) {
         struct extractor *x = userdata;
@@ -75,6 +125,9 @@ static void extractor_clear(struct extractor *x) {
         for (size_t i = 0; i < x->fx_n; i++)
                 free(x->fx[i].path);
         free(x->fx);
+        for (size_t i = 0; i < x->created_cap; i++)
+                free(x->created[i]);
+        free(x->created);
         free(x->rbuf);
 }
 
@@ -85,14 +138,16 @@ static const char *name_of(const char *mbs, const char *utf8) {
 static int unsafe(struct extractor *x, struct cryo_error **err, int r, const char *member, const char *why) {
         if (r == -ENOMEM)
                 return cryo_error_set(err, ENOMEM, "out of memory");
-        return cryo_error_set(err, EINVAL, "%s: refusing unsafe archive member '%s': %s", x->what, member, why);
+        return cryo_error_set(err, EINVAL, "%s: refusing unsafe archive member '%s': %s", x->what, member,
+                              why);
 }
 
 static int resolve_error(struct extractor *x, struct cryo_error **err, int r, const char *member) {
         if (r == -ELOOP)
-                return cryo_error_set(err, ELOOP,
-                                      "%s: refusing archive member '%s': a parent directory is a symbolic link",
-                                      x->what, member);
+                return cryo_error_set(
+                        err, ELOOP,
+                        "%s: refusing archive member '%s': a parent directory is a symbolic link", x->what,
+                        member);
         if (r == -ENOTDIR)
                 return cryo_error_set(err, ENOTDIR, "%s: archive member '%s': a parent is not a directory",
                                       x->what, member);
@@ -160,7 +215,8 @@ static int apply_xattrs(struct extractor *x, struct archive_entry *e, int fd, in
                         x->stats->skipped++;
                         continue;
                 }
-                int r = fd >= 0 ? fsetxattr(fd, name, value, size, 0) : lsetxattr(path, name, value, size, 0);
+                int r = fd >= 0 ? fsetxattr(fd, name, value, size, 0)
+                                : lsetxattr(path, name, value, size, 0);
                 if (r < 0) {
                         if (xattr_error_ignorable(x, name, errno, symlink)) {
                                 x->stats->skipped++;
@@ -212,7 +268,8 @@ static int extract_regular(struct extractor *x, struct archive *a, struct archiv
         int r = make_room(x, pfd, base, false);
         if (r < 0)
                 return cryo_error_errno(err, r, "%s: cannot replace existing '%s'", x->what, member);
-        _cleanup_close_ int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        _cleanup_close_ int fd =
+                openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return cryo_error_errno(err, errno, "%s: cannot create '%s'", x->what, member);
 
@@ -238,8 +295,7 @@ static int extract_regular(struct extractor *x, struct archive *a, struct archiv
         if (size > end && ftruncate(fd, size) < 0)
                 return cryo_error_errno(err, errno, "%s: cannot size '%s'", x->what, member);
 
-        if (x->same_owner &&
-            fchown(fd, (uid_t) archive_entry_uid(e), (gid_t) archive_entry_gid(e)) < 0)
+        if (x->same_owner && fchown(fd, (uid_t) archive_entry_uid(e), (gid_t) archive_entry_gid(e)) < 0)
                 return cryo_error_errno(err, errno, "%s: cannot set owner of '%s'", x->what, member);
         if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
                 return cryo_error_errno(err, errno, "%s: cannot set mode of '%s'", x->what, member);
@@ -278,8 +334,8 @@ static int add_fixup(struct extractor *x, const char *rel, struct archive_entry 
         return 0;
 }
 
-static int extract_dir(struct extractor *x, struct archive_entry *e, int pfd, const char *base, const char *rel,
-                       const char *member, struct cryo_error **err) {
+static int extract_dir(struct extractor *x, struct archive_entry *e, int pfd, const char *base,
+                       const char *rel, const char *member, struct cryo_error **err) {
         _cleanup_close_ int fd = -1;
         if (!base) {
                 /* the root itself ("." member) */
@@ -289,13 +345,13 @@ static int extract_dir(struct extractor *x, struct archive_entry *e, int pfd, co
                 if (r < 0)
                         return cryo_error_errno(err, r, "%s: cannot replace existing '%s'", x->what, member);
                 if (r == 0 && mkdirat(pfd, base, 0700) < 0 && errno != EEXIST)
-                        return cryo_error_errno(err, errno, "%s: cannot create directory '%s'", x->what, member);
+                        return cryo_error_errno(err, errno, "%s: cannot create directory '%s'", x->what,
+                                                member);
                 fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
         if (fd < 0)
                 return cryo_error_errno(err, errno, "%s: cannot open directory '%s'", x->what, member);
-        if (x->same_owner &&
-            fchown(fd, (uid_t) archive_entry_uid(e), (gid_t) archive_entry_gid(e)) < 0)
+        if (x->same_owner && fchown(fd, (uid_t) archive_entry_uid(e), (gid_t) archive_entry_gid(e)) < 0)
                 return cryo_error_errno(err, errno, "%s: cannot set owner of '%s'", x->what, member);
         int r = apply_xattrs(x, e, fd, pfd, base, member, false, err);
         if (r < 0)
@@ -315,9 +371,11 @@ static int extract_special(struct extractor *x, struct archive_entry *e, int pfd
         if (symlink) {
                 const char *target = name_of(archive_entry_symlink(e), archive_entry_symlink_utf8(e));
                 if (!target || !*target)
-                        return cryo_error_set(err, EINVAL, "%s: symlink '%s' has no target", x->what, member);
+                        return cryo_error_set(err, EINVAL, "%s: symlink '%s' has no target", x->what,
+                                              member);
                 if (symlinkat(target, pfd, base) < 0)
-                        return cryo_error_errno(err, errno, "%s: cannot create symlink '%s'", x->what, member);
+                        return cryo_error_errno(err, errno, "%s: cannot create symlink '%s'", x->what,
+                                                member);
         } else {
                 if (mknodat(pfd, base, type | (archive_entry_perm(e) & 0777), archive_entry_rdev(e)) < 0)
                         return cryo_error_errno(err, errno, "%s: cannot create special file '%s'", x->what,
@@ -346,17 +404,19 @@ static int extract_hardlink(struct extractor *x, const char *target_name, int pf
         int r = path_normalize(target_name, false, &target, &why);
         if (r < 0)
                 return cryo_error_set(err, r == -ENOMEM ? ENOMEM : EINVAL,
-                                      "%s: refusing hard link '%s' to '%s': %s", x->what, member, target_name,
-                                      why ?: "out of memory");
+                                      "%s: refusing hard link '%s' to '%s': %s", x->what, member,
+                                      target_name, why ?: "out of memory");
         if (!target[0] || path_split(target, &tparent, &tbase) < 0)
-                return cryo_error_set(err, EINVAL, "%s: hard link '%s' has an invalid target", x->what, member);
+                return cryo_error_set(err, EINVAL, "%s: hard link '%s' has an invalid target", x->what,
+                                      member);
         _cleanup_close_ int tpfd = open_beneath(x->root_fd, tparent, O_PATH | O_DIRECTORY, 0);
         if (tpfd < 0) {
                 if (tpfd == -ELOOP)
-                        return cryo_error_set(err, ELOOP,
-                                              "%s: refusing hard link '%s' to '%s': a parent directory of the "
-                                              "target is a symbolic link",
-                                              x->what, member, target_name);
+                        return cryo_error_set(
+                                err, ELOOP,
+                                "%s: refusing hard link '%s' to '%s': a parent directory of the "
+                                "target is a symbolic link",
+                                x->what, member, target_name);
                 return cryo_error_errno(err, tpfd, "%s: hard link '%s': cannot find target '%s'", x->what,
                                         member, target_name);
         }
@@ -374,8 +434,47 @@ static int extract_hardlink(struct extractor *x, const char *target_name, int pf
         if (r < 0)
                 return cryo_error_errno(err, r, "%s: cannot replace existing '%s'", x->what, member);
         if (linkat(tpfd, tbase, pfd, base, 0) < 0)
-                return cryo_error_errno(err, errno, "%s: cannot create hard link '%s' to '%s'", x->what, member,
-                                        target_name);
+                return cryo_error_errno(err, errno, "%s: cannot create hard link '%s' to '%s'", x->what,
+                                        member, target_name);
+        return 0;
+}
+
+/* OCI layer whiteouts: ".wh..wh..opq" and ".wh.NAME". */
+static int apply_whiteout(struct extractor *x, int pfd, const char *parent, const char *base,
+                          const char *member, struct cryo_error **err) {
+        if (strcmp(base, ".wh..wh..opq") == 0) {
+                int dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0)
+                        return cryo_error_errno(err, errno, "%s: cannot open '%s'", x->what, parent);
+                _cleanup_closedir_ DIR *d = fdopendir(dfd);
+                if (!d) {
+                        close(dfd);
+                        return cryo_error_errno(err, errno, "%s: cannot read '%s'", x->what, parent);
+                }
+                struct dirent *de;
+                while ((errno = 0, de = readdir(d))) {
+                        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                                continue;
+                        _cleanup_free_ char *child = NULL;
+                        if (asprintf(&child, "%s%s%s", parent, parent[0] ? "/" : "", de->d_name) < 0)
+                                return cryo_error_set(err, ENOMEM, "out of memory");
+                        if (created_has(x, child))
+                                continue;
+                        int r = rm_rf_at(pfd, de->d_name);
+                        if (r < 0)
+                                return cryo_error_errno(err, r, "%s: cannot empty opaque directory '%s'",
+                                                        x->what, parent);
+                }
+                x->stats->opaque_dirs++;
+                return 0;
+        }
+        const char *name = base + 4;
+        if (!name[0] || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strchr(name, '/'))
+                return unsafe(x, err, -EINVAL, member, "invalid whiteout");
+        int r = rm_rf_at(pfd, name);
+        if (r < 0)
+                return cryo_error_errno(err, r, "%s: cannot apply whiteout '%s'", x->what, member);
+        x->stats->deleted++;
         return 0;
 }
 
@@ -406,6 +505,10 @@ static int extract_entry(struct extractor *x, struct archive *a, struct archive_
         int pfd = get_parent(x, parent);
         if (pfd < 0)
                 return resolve_error(x, err, pfd, member);
+        if (x->whiteouts && strncmp(base, ".wh.", 4) == 0)
+                return apply_whiteout(x, pfd, parent, base, member, err);
+        if (x->whiteouts && created_add(x, rel) < 0)
+                return cryo_error_set(err, ENOMEM, "out of memory");
 
         if (hardlink)
                 r = extract_hardlink(x, hardlink, pfd, base, member, err);
@@ -444,7 +547,8 @@ static int apply_fixups(struct extractor *x, struct cryo_error **err) {
         return 0;
 }
 
-int tar_extract_fd(int in_fd, int root_fd, const char *what, struct tar_stats *stats, struct cryo_error **err) {
+int tar_extract_fd(int in_fd, int root_fd, const char *what, unsigned flags, struct tar_stats *stats,
+                   struct cryo_error **err) {
         struct tar_stats dummy = {0};
         struct extractor x = {
                 .root_fd = root_fd,
@@ -453,6 +557,7 @@ int tar_extract_fd(int in_fd, int root_fd, const char *what, struct tar_stats *s
                 .same_owner = geteuid() == 0,
                 .stats = stats ?: &dummy,
                 .parent_fd = -1,
+                .flags = flags,
         };
         x.rbuf = tar_io_alloc(TAR_IO_BUF);
         _cleanup_archive_read_ struct archive *a = archive_read_new();
@@ -478,6 +583,13 @@ int tar_extract_fd(int in_fd, int root_fd, const char *what, struct tar_stats *s
                 if (r < ARCHIVE_WARN) {
                         r = read_error(&x, a, err, NULL);
                         goto out;
+                }
+                if (!x.checked_filter) {
+                        x.checked_filter = true;
+                        for (int i = 0;
+                             (x.flags & TAR_EXTRACT_OCI_WHITEOUTS_GZIP) && i < archive_filter_count(a); i++)
+                                if (archive_filter_code(a, i) == ARCHIVE_FILTER_GZIP)
+                                        x.whiteouts = true;
                 }
                 r = extract_entry(&x, a, e, err);
                 if (r < 0)

@@ -141,6 +141,14 @@ int tar_writer_add_tree(struct tar_writer *w, int dir_fd, const struct tar_walk 
 
 /* ---- extractor (tar-extract.c) ------------------------------------------ */
 
+enum {
+        /* When the stream is gzip-compressed (an OCI image layer, which is
+         * what containerd's CRI stores as rootfs-diff.tar), interpret OCI
+         * whiteouts: ".wh.NAME" removes NAME, ".wh..wh..opq" empties its
+         * directory of everything this archive did not create. */
+        TAR_EXTRACT_OCI_WHITEOUTS_GZIP = 1u << 0,
+};
+
 /* Extracts an archive stream read from in_fd below root_fd. */
-int tar_extract_fd(int in_fd, int root_fd, const char *what, struct tar_stats *stats,
+int tar_extract_fd(int in_fd, int root_fd, const char *what, unsigned flags, struct tar_stats *stats,
                    struct cryo_error **err);

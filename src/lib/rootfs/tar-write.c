@@ -125,7 +125,8 @@ static la_ssize_t write_cb(struct archive *a, void *userdata, const void *buf, s
         int r = w->zc ? out_zstd(w, buf, len, ZSTD_e_continue) : out_plain(w, buf, len);
         if (r < 0) {
                 w->io_error = r;
-                archive_set_error(a, -r, "%s", r == -EIO && w->zc ? "zstd compression failed" : strerror(-r));
+                archive_set_error(a, -r, "%s",
+                                  r == -EIO && w->zc ? "zstd compression failed" : strerror(-r));
                 return -1;
         }
         return (la_ssize_t) len;
@@ -240,7 +241,8 @@ static struct hardlink *hl_slot(struct hardlink *tab, size_t cap, dev_t dev, ino
 }
 
 /* Returns the first path seen for (dev, ino), or records `path` and returns NULL. */
-static int hl_lookup_or_add(struct tar_writer *w, dev_t dev, ino_t ino, const char *path, const char **first) {
+static int hl_lookup_or_add(struct tar_writer *w, dev_t dev, ino_t ino, const char *path,
+                            const char **first) {
         *first = NULL;
         if ((w->hl_n + 1) * 2 > w->hl_cap) {
                 size_t cap = w->hl_cap ? w->hl_cap * 2 : 64;
@@ -470,24 +472,24 @@ static int write_header(struct tar_writer *w, struct archive_entry *e, struct cr
         return 0;
 }
 
-/* Fills the data map of a file with holes; returns the number of segments
- * added to e (0: treat as dense). */
-static int add_sparse_map(int fd, off_t size, struct archive_entry *e, bool *sparse) {
-        *sparse = false;
+/* Records the data segments of a file with holes in e's sparse map.  A
+ * file system that cannot report holes leaves the map empty (the file is
+ * stored dense). */
+static int add_sparse_map(int fd, off_t size, struct archive_entry *e) {
         off_t pos = 0;
         int64_t segs = 0;
         while (pos < size) {
                 off_t data = lseek(fd, pos, SEEK_DATA);
-                if (data < 0) {
-                        if (errno == ENXIO)
-                                break; /* only a hole remains */
-                        return errno == EINVAL || errno == ENOTSUP ? 0 : -errno;
+                if (data < 0 && errno == ENXIO)
+                        break; /* only a hole remains */
+                off_t hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+                if (data < 0 || hole < 0) {
+                        int e2 = errno;
+                        archive_entry_sparse_clear(e);
+                        return e2 == EINVAL || e2 == ENOTSUP || e2 == EOPNOTSUPP ? 0 : -e2;
                 }
                 if (data >= size)
                         break;
-                off_t hole = lseek(fd, data, SEEK_HOLE);
-                if (hole < 0)
-                        return errno == EINVAL || errno == ENOTSUP ? 0 : -errno;
                 if (hole > size)
                         hole = size;
                 if (segs == 0 && data == 0 && hole == size)
@@ -499,7 +501,6 @@ static int add_sparse_map(int fd, off_t size, struct archive_entry *e, bool *spa
         if (segs == 0)
                 /* all hole: an empty data block at the end marks the size */
                 archive_entry_sparse_add_entry(e, size, 0);
-        *sparse = true;
         return 0;
 }
 
@@ -529,7 +530,7 @@ static int write_file_data(struct tar_writer *w, int fd, off_t size, struct arch
                 }
                 while (pos < off + len) {
                         size_t want = (size_t) (off + len - pos) < TAR_IO_BUF ? (size_t) (off + len - pos)
-                                                                               : TAR_IO_BUF;
+                                                                              : TAR_IO_BUF;
                         ssize_t n = pread(fd, w->dbuf, want, pos);
                         if (n < 0) {
                                 if (errno == EINTR)
@@ -537,7 +538,8 @@ static int write_file_data(struct tar_writer *w, int fd, off_t size, struct arch
                                 return cryo_error_errno(err, errno, "cannot read %s", w->path);
                         }
                         if (n == 0)
-                                return cryo_error_set(err, EIO, "%s: file shrank while being archived", w->path);
+                                return cryo_error_set(err, EIO, "%s: file shrank while being archived",
+                                                      w->path);
                         if (archive_write_data(w->a, w->dbuf, (size_t) n) < 0)
                                 return archive_fail(w, err, w->path);
                         pos += n;
@@ -592,9 +594,10 @@ static int add_entry(struct tar_writer *w, int dfd, const char *name, const stru
 
         _cleanup_close_ int fd = -1;
         if (S_ISREG(st.st_mode)) {
-                fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+                /* O_NONBLOCK: never hang on a fifo swapped in meanwhile */
+                fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME);
                 if (fd < 0 && errno == EPERM)
-                        fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                        fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         } else if (S_ISDIR(st.st_mode)) {
                 fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
@@ -604,8 +607,11 @@ static int add_entry(struct tar_writer *w, int dfd, const char *name, const stru
                                 return 0;
                         return cryo_error_errno(err, errno, "cannot open %s", rel);
                 }
+                mode_t type = st.st_mode & S_IFMT;
                 if (fstat(fd, &st) < 0)
                         return cryo_error_errno(err, errno, "cannot stat %s", rel);
+                if ((st.st_mode & S_IFMT) != type)
+                        return cryo_error_set(err, EAGAIN, "%s changed type while being archived", rel);
         }
 
         _cleanup_archive_entry_ struct archive_entry *e = archive_entry_new();
@@ -671,8 +677,8 @@ static int add_entry(struct tar_writer *w, int dfd, const char *name, const stru
                                                       rel);
                         merged_file = open_beneath(walk->merged_fd, rel, O_RDONLY, 0);
                         if (merged_file < 0)
-                                return cryo_error_errno(err, merged_file, "cannot open %s in the merged view",
-                                                        rel);
+                                return cryo_error_errno(err, merged_file,
+                                                        "cannot open %s in the merged view", rel);
                         struct stat mst;
                         if (fstat(merged_file, &mst) < 0)
                                 return cryo_error_errno(err, errno, "cannot stat %s", rel);
@@ -683,8 +689,7 @@ static int add_entry(struct tar_writer *w, int dfd, const char *name, const stru
                 archive_entry_set_size(e, st.st_size);
                 if (!(w->flags & TAR_WRITE_NO_SPARSE) && st.st_size > 0 &&
                     (off_t) st.st_blocks * 512 < st.st_size) {
-                        bool sparse;
-                        r = add_sparse_map(data_fd, st.st_size, e, &sparse);
+                        r = add_sparse_map(data_fd, st.st_size, e);
                         if (r < 0)
                                 return cryo_error_errno(err, r, "cannot map holes of %s", rel);
                 }
@@ -714,10 +719,11 @@ static int add_entry(struct tar_writer *w, int dfd, const char *name, const stru
                 /* renamed directory (overlay redirect_dir=on): its content is
                  * spread over the layers; archive it from the merged view */
                 if (walk->merged_fd < 0)
-                        return cryo_error_set(err, EOPNOTSUPP,
-                                              "%s is a redirected (renamed) directory (overlay redirect_dir=on); "
-                                              "the merged directory is needed to archive it",
-                                              rel);
+                        return cryo_error_set(
+                                err, EOPNOTSUPP,
+                                "%s is a redirected (renamed) directory (overlay redirect_dir=on); "
+                                "the merged directory is needed to archive it",
+                                rel);
                 _cleanup_close_ int mdir = open_beneath(walk->merged_fd, rel, O_RDONLY | O_DIRECTORY, 0);
                 if (mdir < 0)
                         return cryo_error_errno(err, mdir, "cannot open %s in the merged view", rel);
@@ -751,7 +757,8 @@ static int add_children(struct tar_writer *w, int dfd, const struct tar_walk *wa
         return 0;
 }
 
-int tar_writer_add_tree(struct tar_writer *w, int dir_fd, const struct tar_walk *walk, struct cryo_error **err) {
+int tar_writer_add_tree(struct tar_writer *w, int dir_fd, const struct tar_walk *walk,
+                        struct cryo_error **err) {
         path_pop(w, 0);
         return add_children(w, dir_fd, walk, 0, 0, err);
 }

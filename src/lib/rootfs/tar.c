@@ -8,8 +8,8 @@
 
 #include "rootfs/tar-internal.h"
 
-int tar_write_dir(const char *src_dir, int out_fd, const struct tar_write_opts *opts, struct tar_stats *stats,
-                  struct cryo_error **err) {
+int tar_write_dir(const char *src_dir, int out_fd, const struct tar_write_opts *opts,
+                  struct tar_stats *stats, struct cryo_error **err) {
         struct tar_stats local = {0};
         if (!stats)
                 stats = &local;
@@ -27,8 +27,9 @@ int tar_write_dir(const char *src_dir, int out_fd, const struct tar_write_opts *
                 int r = path_normalize(*p, true, &norm, &why);
                 if (r < 0 || strv_builder_add(&excludes, norm) < 0) {
                         strv_builder_clear(&excludes);
-                        return r == -EINVAL ? cryo_error_set(err, EINVAL, "invalid exclude '%s': %s", *p, why)
-                                            : cryo_error_set(err, ENOMEM, "out of memory");
+                        return r == -EINVAL
+                                       ? cryo_error_set(err, EINVAL, "invalid exclude '%s': %s", *p, why)
+                                       : cryo_error_set(err, ENOMEM, "out of memory");
                 }
         }
 
@@ -57,7 +58,7 @@ int tar_extract_dir(int in_fd, const char *dest_dir, struct tar_stats *stats, st
         _cleanup_close_ int dfd = open(dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return cryo_error_errno(err, errno, "cannot open %s", dest_dir);
-        int r = tar_extract_fd(in_fd, dfd, "archive", stats, err);
+        int r = tar_extract_fd(in_fd, dfd, "archive", 0, stats, err);
         stats->elapsed_usec = tar_now_usec() - start;
         if (r < 0)
                 return cryo_error_prefix(err, "cannot extract into %s", dest_dir);

@@ -27,7 +27,10 @@
  * extraction with -EINVAL (bad name) or -ELOOP (symlink in a parent) and a
  * message naming it; members extracted before it stay in place.
  * Owners are restored when running as root, plus modes (including setuid),
- * xattrs (except overlayfs-private ones), mtimes, device nodes and fifos.
+ * xattrs (except overlayfs-private ones), mtimes, device nodes and fifos:
+ * extraction is faithful like `tar -xp` as root, so an archive from an
+ * untrusted source belongs in a root-only (0700) directory, where its
+ * setuid files and device nodes cannot be reached by other users.
  */
 #include <stdint.h>
 

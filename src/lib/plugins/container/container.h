@@ -9,6 +9,7 @@
  * OCI spec.
  */
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "format/checkpoint.h"
@@ -35,6 +36,9 @@ static inline void container_freep(struct container **c) {
 
 /* Interfaces (MAC, MTU, addresses) and routes inside pid's network namespace. */
 int container_read_network(pid_t pid, json_object **out, struct cryo_error **err);
+/* Brings up "lo" in pid's network namespace: what a fresh namespace needs
+ * before CRIU rebinds sockets to 127.0.0.1 (run as an OCI prestart hook). */
+int container_netns_up(pid_t pid, struct cryo_error **err);
 /* Resource limits from the spec, with the live cgroup values of pid. */
 json_object *container_limits(json_object *spec, pid_t pid);
 /* Capabilities, no_new_privs, seccomp, LSM labels, user namespace maps:
@@ -59,6 +63,16 @@ int container_load_runc_state(struct container *c, struct cryo_error **err);
  * filesystem diff.  The tree is left stopped for cryo_dump() to end. */
 int container_dump(const struct container *c, const struct cryo_request *req, struct cryo_checkpoint *ck,
                    struct cryo_error **err);
+
+/* An OCI spec mount that binds a host path. */
+bool container_mount_is_bind(json_object *m);
+/* Records bind mounts in the manifest; copies small files, and directories
+ * with req->with_volumes, into the checkpoint. */
+int container_save_binds(const struct container *c, const struct cryo_request *req, struct cryo_checkpoint *ck,
+                         struct cryo_error **err);
+/* Recreates a saved bind source under data_dir; *out is its new path. */
+int container_restore_saved_bind(struct cryo_checkpoint *ck, const char *saved, const char *data_dir, char **out,
+                                 struct cryo_error **err);
 
 /* Writes spec.dump and network.status, and the "container" manifest
  * section (id, namespace, limits, security). */

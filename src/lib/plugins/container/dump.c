@@ -107,6 +107,11 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
         if (r < 0)
                 return r;
         cryo_stats_add(&ck->stats, CRYO_PHASE_METADATA, cryo_now_usec() - start, 0);
+        r = container_save_binds(c, req, ck, err);
+        if (r < 0)
+                return r;
+        if (req->rootfs_only)
+                json_object_object_add(ck->manifest, "rootfs_only", json_object_new_boolean(true));
 
         if (!req->rootfs_only) {
                 _cleanup_close_ int images_fd = -1;

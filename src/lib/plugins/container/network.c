@@ -169,3 +169,34 @@ int container_read_network(pid_t pid, json_object **out, struct cryo_error **err
         *out = o;
         return 0;
 }
+
+static void lo_up_in_child(int netns_fd) {
+        struct ifreq ifr = {0};
+        if (setns(netns_fd, CLONE_NEWNET) < 0)
+                _exit(1);
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        strcpy(ifr.ifr_name, "lo");
+        if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+                _exit(2);
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        _exit(ioctl(s, SIOCSIFFLAGS, &ifr) < 0 ? 3 : 0);
+}
+
+int container_netns_up(pid_t pid, struct cryo_error **err) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+        _cleanup_close_ int netns = open(path, O_RDONLY | O_CLOEXEC);
+        if (netns < 0)
+                return cryo_error_errno(err, errno, "cannot open the network namespace of pid %d", pid);
+        pid_t child = fork();
+        if (child < 0)
+                return cryo_error_errno(err, errno, "fork");
+        if (child == 0)
+                lo_up_in_child(netns);
+        int status = 0;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return cryo_error_set(err, EIO, "cannot bring up the loopback interface of pid %d", pid);
+        return 0;
+}

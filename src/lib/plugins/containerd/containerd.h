@@ -12,6 +12,21 @@
 #define DOCKER_DEFAULT_SOCKET        "/var/run/docker.sock"
 #define DOCKER_NAMESPACE             "moby"
 
+/* An image as a restore needs it: present, the same content, unpacked. */
+struct containerd_image {
+        char *name;
+        char *target_digest; /* what the name points to (index or manifest) */
+        char *config_digest; /* the image id: equal across Docker and containerd */
+        char *chain_id;      /* the snapshot its layers unpack to */
+};
+void containerd_image_clear(struct containerd_image *img);
+int containerd_image_resolve(struct ctrd_client *c, const char *name, struct containerd_image *out,
+                             struct cryo_error **err);
+/* The snapshot name of a layer stack: containerd's chain id of diff ids. */
+char *containerd_chain_id(json_object *diff_ids);
+/* "busybox" -> "docker.io/library/busybox:latest", as Docker names it. */
+char *containerd_normalize_image_name(const char *name);
+
 /* --address, else $CONTAINERD_ADDRESS, else the default socket. */
 const char *containerd_address(const struct cryo_request *req);
 const char *containerd_namespace(const struct cryo_request *req);

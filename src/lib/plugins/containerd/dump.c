@@ -109,21 +109,33 @@ static int record_image(struct ctrd_client *client, const struct ctrd_container 
         json_object *img = json_object_new_object();
         json_object_object_add(ck->manifest, "image", img);
         if (*rec->image) {
-                struct ctrd_image image = {0};
-                int r = ctrd_image_get(client, rec->image, &image, err);
-                if (r < 0)
-                        return cryo_error_prefix(err, "image %s of container %s", rec->image, rec->id);
-                json_object_object_add(img, "name", json_object_new_string(image.name));
-                json_object_object_add(img, "digest", json_object_new_string(image.target.digest));
-                json_object_object_add(img, "media_type", json_object_new_string(image.target.media_type));
-                json_object_object_add(img, "store", json_object_new_string("containerd"));
-                ctrd_image_clear(&image);
-                return 0;
+                struct containerd_image image = {0};
+                int r = containerd_image_resolve(client, rec->image, &image, err);
+                if (r >= 0) {
+                        json_object_object_add(img, "name", json_object_new_string(image.name));
+                        json_object_object_add(img, "digest", json_object_new_string(image.target_digest));
+                        json_object_object_add(img, "config_digest", json_object_new_string(image.config_digest));
+                        json_object_object_add(img, "chain_id", json_object_new_string(image.chain_id));
+                        json_object_object_add(img, "store", json_object_new_string("containerd"));
+                }
+                containerd_image_clear(&image);
+                return r < 0 ? cryo_error_prefix(err, "image of container %s", rec->id) : 0;
         }
         if (docker) {
                 /* Docker keeps images in its own store, not containerd's. */
-                cryo_json_add_str(img, "name", cryo_json_str(cryo_json_get(docker, "Config"), "Image", NULL));
-                cryo_json_add_str(img, "digest", cryo_json_str(docker, "Image", NULL));
+                _cleanup_free_ char *name =
+                        containerd_normalize_image_name(cryo_json_str(cryo_json_get(docker, "Config"), "Image", ""));
+                cryo_json_add_str(img, "name", name);
+                cryo_json_add_str(img, "config_digest", cryo_json_str(docker, "Image", NULL));
+                _cleanup_json_ json_object *image = NULL;
+                _cleanup_free_ char *path = NULL, *chain = NULL;
+                if (asprintf(&path, "/images/%s/json", cryo_json_str(docker, "Image", "")) < 0)
+                        return cryo_error_set(err, ENOMEM, "out of memory");
+                int r = docker_get_json(DOCKER_DEFAULT_SOCKET, path, &image, err);
+                if (r < 0)
+                        return cryo_error_prefix(err, "image of Docker container %s", rec->id);
+                chain = containerd_chain_id(cryo_json_path(image, "RootFS/Layers"));
+                cryo_json_add_str(img, "chain_id", chain);
                 json_object_object_add(img, "store", json_object_new_string("docker"));
         }
         return 0;

@@ -1,0 +1,233 @@
+# The containerd plugin against the real containerd: dump, containerd-managed
+# restore, image coordination, and bad input.
+
+source "$CRYO_TOP/tests/lib/images.sh"
+source "$CRYO_TOP/tests/lib/containerd.sh"
+
+dump_ctr() { # dump_ctr ID [ARGS...] -> checkpoint path on stdout
+        local id=$1
+        shift
+        "$CRYO" dump --type containerd --namespace "$CTR_NS" --id "$id" --dir "$TEST_SCRATCH/ck" "$@" | tail -1
+}
+
+test_counter_continues_under_new_id() {
+        need_containerd
+        ctr_run c1 sh -c "$COUNTER_SH"
+        wait_for test -s "/proc/$(ctr_task_pid c1)/root/count"
+        sleep 0.5
+        local ck before after pid
+        ck=$(dump_ctr c1)
+        [ "$(stat -c %a "$ck")" = 700 ] || fail "checkpoint is not root-only"
+        wait_for test "$(ctr_task_status c1)" = STOPPED || fail "source task not stopped after the dump: $(ctr_task_status c1)"
+        before=$(python3 -c 'import sys; print(open(sys.argv[1]).read().strip())' "$TEST_SCRATCH/dummy" 2>/dev/null || true)
+        "$CRYO" restore --type containerd --checkpoint-dir "$ck" --id c1-restored >"$TEST_SCRATCH/out"
+        assert_contains "$TEST_SCRATCH/out" '^c1-restored$'
+        ctr_task_running c1-restored || fail "restored task is $(ctr_task_status c1-restored)"
+        pid=$(ctr_task_pid c1-restored)
+        assert_shim_parent "$pid"
+        # The value at dump time is in the checkpoint's rootfs diff.
+        tar -xOf "$ck/rootfs-diff.tar" ./count >"$TEST_SCRATCH/count.dump" 2>/dev/null ||
+                tar -xOf "$ck/rootfs-diff.tar" count >"$TEST_SCRATCH/count.dump"
+        before=$(cat "$TEST_SCRATCH/count.dump")
+        sleep 0.5
+        after=$(ctr_file c1-restored /count)
+        [ "$after" -gt "$before" ] || fail "counter did not continue: dump $before, now $after"
+        [ "$after" -lt $((before + 100)) ] || fail "counter jumped: dump $before, now $after"
+        # containerd manages it: kill and exit status work as for any task.
+        ctr -n "$CTR_NS" tasks kill -s KILL c1-restored
+        wait_for test "$(ctr_task_status c1-restored)" = STOPPED || fail "kill did not stop the restored task"
+        ctr -n "$CTR_NS" tasks rm c1-restored 2>&1 | tee "$TEST_SCRATCH/rm" || true
+}
+
+test_same_id_after_removing_the_source() {
+        need_containerd
+        ctr_run c2 sh -c "$COUNTER_SH"
+        sleep 0.5
+        local ck
+        ck=$(dump_ctr c2)
+        ctr_remove c2
+        # The reference form: no id, no namespace: both come from the checkpoint.
+        "$CRYO" restore --type containerd --checkpoint-dir "$ck"
+        ctr_task_running c2 || fail "c2 not running after restore"
+}
+
+test_leave_running() {
+        need_containerd
+        ctr_run c3 sh -c "$COUNTER_SH"
+        sleep 0.3
+        dump_ctr c3 --leave-running >/dev/null
+        ctr_task_running c3 || fail "--leave-running stopped the task"
+        local a b
+        a=$(ctr_file c3 /count)
+        sleep 0.5
+        b=$(ctr_file c3 /count)
+        [ "$b" -gt "$a" ] || fail "task frozen after --leave-running dump"
+}
+
+test_filesystem_changes_restored() {
+        need_containerd
+        ctr_run c4 sh -c 'echo hello-cryo > /added.txt; mkdir -p /srv/d; echo x > /srv/d/f; rm /etc/group; ln -s /added.txt /link; exec sleep 1000'
+        wait_for test -e "/proc/$(ctr_task_pid c4)/root/added.txt"
+        local ck
+        ck=$(dump_ctr c4)
+        assert_contains "$ck/deleted.files" '/etc/group'
+        "$CRYO" restore --checkpoint-dir "$ck" --id c4b >/dev/null
+        [ "$(ctr_file c4b /added.txt)" = hello-cryo ] || fail "added file lost"
+        [ "$(ctr_file c4b /srv/d/f)" = x ] || fail "added dir lost"
+        [ ! -e "/proc/$(ctr_task_pid c4b)/root/etc/group" ] || fail "deleted image file came back"
+        [ "$(readlink "/proc/$(ctr_task_pid c4b)/root/link")" = /added.txt ] || fail "symlink lost"
+        [ -e "/proc/$(ctr_task_pid c4b)/root/etc/passwd" ] || fail "image file missing"
+}
+
+test_server_state_and_process_tree() {
+        need_containerd
+        # A server holding in-memory state, and a tree of processes.
+        ctr_run c5 sh -c 'sleep 1000 & sleep 1001 & /usr/local/bin/wl-tcp-listen --port 7070 & wait'
+        sleep 1
+        local before after ck n_before n_after
+        before=$(ctr -n "$CTR_NS" tasks exec --exec-id q1 c5 sh -c 'nc 127.0.0.1 7070 </dev/null' || true)
+        [ -n "$before" ] || fail "server did not answer before the dump"
+        n_before=$(ctr -n "$CTR_NS" tasks ps c5 | tail -n +2 | wc -l)
+        ck=$(dump_ctr c5)
+        "$CRYO" restore --checkpoint-dir "$ck" --id c5b >/dev/null
+        n_after=$(ctr -n "$CTR_NS" tasks ps c5b | tail -n +2 | wc -l)
+        assert_eq "$n_after" "$n_before" "processes in the container"
+        after=$(ctr -n "$CTR_NS" tasks exec --exec-id q2 c5b sh -c 'nc 127.0.0.1 7070 </dev/null' || true)
+        [ -n "$after" ] || fail "server did not answer after the restore (lo up?)"
+        # Same process memory: the token chosen at start, and the count of
+        # clients served goes on from the one served before the dump.
+        assert_eq "${after%% served=*}" "${before%% served=*}" "server token"
+        assert_eq "${after##*served=}" $((${before##*served=} + 1)) "clients served"
+}
+
+test_limits_and_capabilities_restored() {
+        need_containerd
+        ctr -n "$CTR_NS" run -d --memory-limit 67108864 --cpus 0.5 --cap-drop CAP_NET_RAW \
+                "$CRYO_TEST_IMAGE" c6 sh -c "$COUNTER_SH" >/dev/null
+        wait_for ctr_task_running c6
+        local cap_before cap_after mem pid ck quota
+        cap_before=$(awk '/^CapEff/ {print $2}' "/proc/$(ctr_task_pid c6)/status")
+        ck=$(dump_ctr c6)
+        python3 - "$ck/cryo.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+c = m["container"]
+assert c["limits"]["memory"]["limit"] == 67108864, c["limits"]
+assert "CapEff" in c["security"]["live"], c["security"]
+assert "CAP_NET_RAW" not in c["security"]["capabilities"]["effective"], c["security"]
+PY
+        "$CRYO" restore --checkpoint-dir "$ck" --id c6b >/dev/null
+        pid=$(ctr_task_pid c6b)
+        cap_after=$(awk '/^CapEff/ {print $2}' "/proc/$pid/status")
+        assert_eq "$cap_after" "$cap_before" "effective capabilities"
+        mem=$(cat "/sys/fs/cgroup/memory/$CTR_NS/c6b/memory.limit_in_bytes")
+        assert_eq "$mem" 67108864 "memory limit"
+        quota=$(cat "/sys/fs/cgroup/cpu/$CTR_NS/c6b/cpu.cfs_quota_us")
+        assert_eq "$quota" 50000 "cpu quota"
+        grep -q "$CTR_NS/c6b" "/proc/$pid/cgroup" || fail "restored task is not in its own cgroup"
+}
+
+test_rootfs_only_starts_fresh_on_saved_files() {
+        need_containerd
+        ctr_run c7 sh -c 'echo kept > /state.txt; exec sh -c "$0"' "$COUNTER_SH"
+        sleep 0.5
+        local ck
+        ck=$(dump_ctr c7 --rootfs-only)
+        ctr_task_running c7 || fail "--rootfs-only must not stop the container"
+        [ ! -e "$ck/checkpoint/inventory.img" ] || fail "--rootfs-only dumped processes"
+        "$CRYO" restore --checkpoint-dir "$ck" --id c7b >/dev/null
+        ctr_task_running c7b || fail "c7b not running"
+        [ "$(ctr_file c7b /state.txt)" = kept ] || fail "saved file missing"
+}
+
+test_bad_input() {
+        need_containerd
+        expect_fail "unknown id" "$CRYO" dump --type containerd --namespace "$CTR_NS" --id nope --dir "$TEST_SCRATCH/ck"
+        assert_contains "$TEST_SCRATCH/err" "no container 'nope' in containerd namespace '$CTR_NS'"
+        expect_fail "unknown namespace" "$CRYO" dump --type containerd --namespace no-such-ns --id x --dir "$TEST_SCRATCH/ck"
+        assert_contains "$TEST_SCRATCH/err" "no namespace 'no-such-ns'"
+        expect_fail "daemon down" "$CRYO" dump --type containerd --address /run/nonexistent.sock --id x --dir "$TEST_SCRATCH/ck"
+        assert_contains "$TEST_SCRATCH/err" "/run/nonexistent.sock"
+        ctr -n "$CTR_NS" containers create "$CRYO_TEST_IMAGE" c8 sh >/dev/null
+        expect_fail "not running" "$CRYO" dump --type containerd --namespace "$CTR_NS" --id c8 --dir "$TEST_SCRATCH/ck"
+        assert_contains "$TEST_SCRATCH/err" "not running"
+        [ ! -d "$TEST_SCRATCH/ck" ] || [ -z "$(ls -A "$TEST_SCRATCH/ck")" ] || fail "failed dumps left files: $(ls -A "$TEST_SCRATCH/ck")"
+
+        # A checkpoint of another type.
+        setsid sleep 300 </dev/null >/dev/null 2>&1 &
+        local sp=$! pck
+        pck=$("$CRYO" dump --type process --pid $sp --dir "$TEST_SCRATCH/pk" | tail -1)
+        wait $sp 2>/dev/null || true
+        expect_fail "wrong type" "$CRYO" restore --type containerd --checkpoint-dir "$pck"
+        assert_contains "$TEST_SCRATCH/err" "is a 'process' checkpoint, not 'containerd'"
+
+        # Restore onto an existing id: refused, the existing container untouched.
+        ctr_run c9 sh -c "$COUNTER_SH"
+        local ck
+        ck=$(dump_ctr c9 --leave-running)
+        expect_fail "existing id" "$CRYO" restore --checkpoint-dir "$ck"
+        assert_contains "$TEST_SCRATCH/err" "already exists"
+        ctr_task_running c9 || fail "existing container disturbed"
+
+        # Base image missing on the target: a clear message, nothing created.
+        local ns2=cryo-it-noimage
+        expect_fail "image missing" "$CRYO" restore --checkpoint-dir "$ck" --namespace $ns2 --id c9x
+        assert_contains "$TEST_SCRATCH/err" "base image $CRYO_TEST_IMAGE .* is not in containerd namespace '$ns2'"
+        [ -z "$(ctr -n $ns2 containers ls -q)" ] || fail "a container was left behind"
+        [ -z "$(ctr -n $ns2 snapshots ls | tail -n +2)" ] || fail "a snapshot was left behind"
+        # The checkpoint is intact after failed restores.
+        "$CRYO" inspect --verify "$ck" >/dev/null || fail "checkpoint damaged by failed restores"
+}
+
+test_docker_container_restores_into_containerd() {
+        need_containerd
+        need_cmd docker
+        docker info >/dev/null 2>&1 || skip "dockerd is not running"
+        img_ensure_docker || fail "cannot import the Docker test image"
+        docker rm -f cryo-it-d1 >/dev/null 2>&1 || true
+        docker run -d --name cryo-it-d1 --pids-limit 50 --memory 64m "$CRYO_TEST_IMAGE_DOCKER" sh -c "$COUNTER_SH" >/dev/null
+        local id ck before after pid
+        id=$(docker inspect -f '{{.Id}}' cryo-it-d1)
+        sleep 0.5
+        # The reference command, verbatim (plus --dir to keep it in scratch).
+        ck=$("$CRYO" dump --type containerd --namespace moby --id "$id" --dir "$TEST_SCRATCH/ck" | tail -1)
+        wait_for test "$(docker inspect -f '{{.State.Running}}' cryo-it-d1)" = false || fail "Docker container still running"
+        before=$(tar -xOf "$ck/rootfs-diff.tar" ./count 2>/dev/null || tar -xOf "$ck/rootfs-diff.tar" count)
+        "$CRYO" restore --type containerd --checkpoint-dir "$ck" --namespace "$CTR_NS" --id d1r >/dev/null
+        ctr_task_running d1r || fail "restored task is $(ctr_task_status d1r)"
+        pid=$(ctr_task_pid d1r)
+        assert_shim_parent "$pid"
+        sleep 0.5
+        after=$(ctr_file d1r /count)
+        [ "$after" -gt "$before" ] || fail "counter did not continue: $before -> $after"
+        assert_eq "$(cat "/sys/fs/cgroup/pids/$CTR_NS/d1r/pids.max")" 50 "pids limit"
+        assert_eq "$(cat "/sys/fs/cgroup/memory/$CTR_NS/d1r/memory.limit_in_bytes")" 67108864 "memory limit"
+}
+
+test_restore_on_host_b() {
+        need_containerd
+        hostb_start
+        local ns=cryo-it-b ck before after pid
+        ctr --address "$HOSTB_SOCK" -n $ns images import --base-name "${CRYO_TEST_IMAGE%:*}" "$IMG_OCI" >/dev/null
+        ctr_run m1 sh -c "$COUNTER_SH"
+        sleep 0.5
+        ck=$(dump_ctr m1)
+        before=$(tar -xOf "$ck/rootfs-diff.tar" ./count 2>/dev/null || tar -xOf "$ck/rootfs-diff.tar" count)
+        "$CRYO" restore --type containerd --checkpoint-dir "$ck" --address "$HOSTB_SOCK" --namespace $ns >/dev/null
+        ctr --address "$HOSTB_SOCK" -n $ns tasks ls | grep -q 'm1 .*RUNNING' || fail "m1 not running on host B"
+        pid=$(ctr --address "$HOSTB_SOCK" -n $ns tasks ls | awk '$1 == "m1" {print $2}')
+        grep -q "$HOSTB_SOCK" "/proc/$(awk '{print $4}' "/proc/$pid/stat")/cmdline" || fail "m1 is not under host B's shim"
+        sleep 0.5
+        after=$(cat "/proc/$pid/root/count")
+        [ "$after" -gt "$before" ] || fail "counter did not continue on host B: $before -> $after"
+}
+
+cleanup_test_restore_on_host_b() {
+        hostb_stop
+}
+
+cleanup() {
+        ctr_cleanup
+        docker rm -f cryo-it-d1 >/dev/null 2>&1 || true
+        pkill -9 -f '^sleep 300$' 2>/dev/null || true
+}
