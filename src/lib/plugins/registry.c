@@ -6,6 +6,7 @@
 static const struct cryo_plugin *const plugins[] = {
         &cryo_plugin_process,
         &cryo_plugin_containerd,
+        &cryo_plugin_docker,
         NULL,
 };
 

@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cleanup.h"
@@ -42,6 +43,20 @@ int64_t cryo_json_int(json_object *o, const char *key, int64_t fallback) {
 void cryo_json_add_str(json_object *o, const char *key, const char *val) {
         if (val)
                 json_object_object_add(o, key, json_object_new_string(val));
+}
+
+json_object *cryo_json_parse_buf(const void *data, size_t len) {
+        if (!data || len > INT32_MAX)
+                return NULL;
+        _cleanup_(tokener_freep) json_tokener *tok = json_tokener_new();
+        if (!tok)
+                return NULL;
+        json_object *o = json_tokener_parse_ex(tok, data, (int) len);
+        if (json_tokener_get_error(tok) != json_tokener_success) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
 }
 
 int cryo_json_read_file(int dirfd, const char *name, size_t max, json_object **out, struct cryo_error **err) {

@@ -22,6 +22,8 @@ json_object *cryo_json_path(json_object *o, const char *path);
 /* Adds a string only when non-NULL. */
 void cryo_json_add_str(json_object *o, const char *key, const char *val);
 
+/* Parses a buffer that need not be NUL-terminated; NULL if it is not JSON. */
+json_object *cryo_json_parse_buf(const void *data, size_t len);
 /* Parses a file, with the file name in the error on failure. */
 int cryo_json_read_file(int dirfd, const char *name, size_t max, json_object **out, struct cryo_error **err);
 /* Serializes pretty-printed JSON to dirfd/name (mode, fsync). */

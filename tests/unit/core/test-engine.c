@@ -78,6 +78,8 @@ static void test_log_explain_picks_the_cause(void **state) {
         assert_non_null(strstr(excerpt, "Dumping FAILED."));
         assert_null(strstr(excerpt, "(00."));
 
+        free(steal_pointer(&cause));
+        free(steal_pointer(&excerpt));
         assert_int_equal(engine_log_explain(fd, "missing.log", &cause, &excerpt), -ENOENT);
         assert_int_equal(fs_write_file(fd, "quiet.log", "(00.1) all good\n", 16, 0600, NULL), 0);
         assert_int_equal(engine_log_explain(fd, "quiet.log", &cause, &excerpt), -ENOENT);

@@ -179,7 +179,7 @@ int containerd_dump_container(const struct cryo_request *req, const char *id, st
         c->id = strdup(id);
         c->ns = strdup(ns);
         c->init_pid = (pid_t) task.pid;
-        c->spec = rec.spec.value ? json_tokener_parse((const char *) rec.spec.value) : NULL;
+        c->spec = cryo_json_parse_buf(rec.spec.value, rec.spec.len);
         c->runtime_root = runc_root_of(&rec, ns);
         if (!c->id || !c->ns || !c->runtime_root) {
                 r = cryo_error_set(err, ENOMEM, "out of memory");
