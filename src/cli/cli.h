@@ -27,6 +27,8 @@ int cli_inspect(int argc, char **argv);
 int cli_list(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_hook(int argc, char **argv);
+int cli_export(int argc, char **argv);
+int cli_import(int argc, char **argv);
 
 /* Prints "cryo: <what>: <message>" and the error's detail, once. */
 int cli_report(const char *what, struct cryo_error *err);

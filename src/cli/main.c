@@ -10,6 +10,8 @@ static const struct cli_command commands[] = {
         {"restore", "bring a checkpoint back to life", cli_restore},
         {"inspect", "show what a checkpoint holds", cli_inspect},
         {"list", "list checkpoints", cli_list},
+        {"export", "write a checkpoint as one .tar.zst file", cli_export},
+        {"import", "unpack and verify an exported checkpoint", cli_import},
         {"check", "tell whether this host can checkpoint and restore", cli_check},
 };
 

@@ -19,7 +19,9 @@ static void usage(FILE *out) {
                 "read from the checkpoint; --type only asserts it.  A failed restore leaves the\n"
                 "checkpoint intact and nothing half-created behind.\n"
                 "\n"
-                "  -c, --checkpoint-dir DIR  the checkpoint (alias --path)\n"
+                "  -c, --checkpoint-dir DIR  the checkpoint (alias --path), or an archive\n"
+                "                            from 'cryo export', imported first\n"
+                "  -d, --dir ROOT            where to import an archive (default " CRYO_DEFAULT_ROOT ")\n"
                 "  -t, --type TYPE           expected checkpoint type\n"
                 "  -i, --id ID               restore the container under this new id\n"
                 "  -n, --namespace NS        containerd namespace to restore into\n"
@@ -42,6 +44,7 @@ int cli_restore(int argc, char **argv) {
                 {"path", required_argument, NULL, 'c'},
                 {"id", required_argument, NULL, 'i'},
                 {"no-verify", no_argument, NULL, 2000},
+                {"dir", required_argument, NULL, 'd'},
                 {"tcp-close", no_argument, NULL, 2001},
                 {},
         };
@@ -50,7 +53,7 @@ int cli_restore(int argc, char **argv) {
         const char *path = NULL;
         int opt;
 
-        while ((opt = getopt_long(argc, argv, "t:n:a:jhc:i:", longopts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "t:n:a:jhc:i:d:", longopts, NULL)) != -1) {
                 int r = cli_parse_common("restore", opt, optarg, &c);
                 if (r < 0)
                         return CLI_EXIT_USAGE;
@@ -68,6 +71,9 @@ int cli_restore(int argc, char **argv) {
                         break;
                 case 2000:
                         req->no_verify = true;
+                        break;
+                case 'd':
+                        req->checkpoint_root = optarg;
                         break;
                 case 2001:
                         req->criu.tcp_close = true;

@@ -145,7 +145,17 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
 int cryo_restore(struct cryo_request *req, const char *path, json_object **result, struct cryo_error **err) {
         uint64_t start = cryo_now_usec();
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        int r = ckpt_open(path, req->no_verify ? CKPT_VERIFY_SIZES : CKPT_VERIFY_FULL, &ck, err);
+        _cleanup_free_ char *imported = NULL;
+        struct stat st;
+        /* An exported archive is imported first (verified on the way in). */
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                int r = cryo_import(path, req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT, &imported,
+                                    err);
+                if (r < 0)
+                        return r;
+                path = imported;
+        }
+        int r = ckpt_open(path, req->no_verify || imported ? CKPT_VERIFY_SIZES : CKPT_VERIFY_FULL, &ck, err);
         if (r < 0)
                 return r;
         /* The dump-time stats stay in the manifest; these are the restore's. */

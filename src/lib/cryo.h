@@ -23,6 +23,13 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
 /* Manifest, plugin facts, sizes; `verify` also checks every file. */
 int cryo_inspect(const char *path, bool verify, json_object **report, struct cryo_error **err);
 
+/* Writes checkpoint `path` as one zstd-compressed tar (level: zstd's, 0 =
+ * default; threads: < 0 = one per CPU). */
+int cryo_export(const char *path, const char *out_file, int level, int threads, json_object **result,
+                struct cryo_error **err);
+/* Extracts and verifies an exported checkpoint into `root`. */
+int cryo_import(const char *archive, const char *root, char **path_out, struct cryo_error **err);
+
 /* Is this host ready?  {"criu", "kernel", "runtimes", "root", "ready"}. */
 int cryo_host_check(json_object **report, struct cryo_error **err);
 

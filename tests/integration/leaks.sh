@@ -5,16 +5,12 @@ VG=(valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect
     --show-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=no
     --suppressions="$CRYO_TOP/tests/valgrind.supp")
 
-start_sleeper() {
-        setsid sleep 600 </dev/null >/dev/null 2>&1 &
-        echo $!
-}
-
 test_valgrind_clean_dump_restore() {
         need_cmd valgrind
         local pid ck dir rc
         dir=$TEST_SCRATCH/ck
-        pid=$(start_sleeper)
+        setsid sleep 600 </dev/null >/dev/null 2>&1 &
+        pid=$!
         "${VG[@]}" "$CRYO" dump --type process --pid "$pid" --dir "$dir" >"$TEST_SCRATCH/path"
         ck=$(tail -1 "$TEST_SCRATCH/path")
         wait "$pid" 2>/dev/null || true

@@ -424,7 +424,10 @@ static int start_failed(struct dk_restore *s, struct cryo_error *docker_err, con
                                    "failed: %s (%s)", s->name, cause, msg);
         else
                 r = cryo_error_set(err, code, "Docker could not start container %s from the checkpoint: %s%s",
-                                   s->name, msg, log_kept ? "" : " (CRIU's log was not kept: dockerd removes it)");
+                                   s->name, msg,
+                                   !log_kept && (strstr(msg, "criu") || strstr(msg, "restore"))
+                                           ? " (CRIU's log was not kept: dockerd removes it with the bundle)"
+                                           : "");
         if (detail && *detail)
                 cryo_error_set_detail(err, detail);
         return r;

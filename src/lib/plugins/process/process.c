@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cryo.h"
@@ -63,8 +64,20 @@ static int check_pids_free(struct cryo_checkpoint *ck, struct cryo_error **err) 
         json_object *procs = cryo_json_get(ck->manifest, "processes");
         for (size_t i = 0; procs && i < json_object_array_length(procs); i++) {
                 json_object *p = json_object_array_get_idx(procs, i);
-                pid_t pid = (pid_t) cryo_json_int(p, "pid", 0);
-                char comm[32] = "";
+                pid_t pid = (pid_t) cryo_json_int(p, "pid", 0), parent = 0;
+                char comm[32] = "", state = 0;
+                /* The source's zombie may still wait for its parent to reap it. */
+                for (int tries = 0; tries < 100 && pid > 0 && proc_read_stat(pid, &parent, comm, sizeof(comm), &state) == 0 &&
+                                state == 'Z';
+                     tries++) {
+                        struct timespec ts = {0, 20 * 1000 * 1000};
+                        nanosleep(&ts, NULL);
+                }
+                if (state == 'Z' && proc_read_stat(pid, &parent, comm, sizeof(comm), &state) == 0 && state == 'Z')
+                        return cryo_error_set(err, EBUSY,
+                                              "pid %d is still held by a zombie that its parent (pid %d) has not "
+                                              "reaped; the restore needs that pid",
+                                              pid, parent);
                 if (pid > 0 && proc_read_stat(pid, NULL, comm, sizeof(comm), NULL) == 0)
                         return cryo_error_set(err, EBUSY,
                                               "pid %d (%s in the checkpoint) is in use on this host by '%s'; "

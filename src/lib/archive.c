@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A checkpoint as one file: a tar of its directory, zstd-compressed with
+ * several threads, for moving between hosts and for backups.  Import
+ * extracts into a hidden temporary directory, verifies the manifest and
+ * every checksum, and only then renames it into place, like a dump.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cryo.h"
+#include "rootfs/tar.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/json.h"
+
+int cryo_export(const char *path, const char *out_file, int level, int threads, json_object **result,
+                struct cryo_error **err) {
+        uint64_t start = cryo_now_usec();
+        _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+        int r = ckpt_open(path, CKPT_VERIFY_SIZES, &ck, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&tmp, "%s.tmp-XXXXXX", out_file) < 0)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return cryo_error_errno(err, errno, "cannot create %s", out_file);
+        (void) fchmod(fd, 0600);
+        struct tar_write_opts opts = {
+                .compression = TAR_COMPRESSION_ZSTD,
+                .level = level,
+                .threads = threads,
+        };
+        struct tar_stats st = {0};
+        r = tar_write_dir(ck->path, fd, &opts, &st, err);
+        if (r >= 0 && fsync(fd) < 0)
+                r = cryo_error_errno(err, errno, "cannot sync %s", out_file);
+        if (r >= 0 && rename(tmp, out_file) < 0)
+                r = cryo_error_errno(err, errno, "cannot create %s", out_file);
+        if (r < 0) {
+                (void) unlink(tmp);
+                return cryo_error_prefix(err, "export of %s", path);
+        }
+        json_object *res = json_object_new_object();
+        json_object_object_add(res, "archive", json_object_new_string(out_file));
+        json_object_object_add(res, "checkpoint", json_object_new_string(ck->path));
+        json_object_object_add(res, "bytes", json_object_new_uint64(st.bytes));
+        json_object_object_add(res, "archive_bytes", json_object_new_uint64(st.archive_bytes));
+        json_object_object_add(res, "usec", json_object_new_uint64(cryo_now_usec() - start));
+        *result = res;
+        return 0;
+}
+
+int cryo_import(const char *archive, const char *root, char **path_out, struct cryo_error **err) {
+        _cleanup_close_ int fd = open(archive, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return cryo_error_errno(err, errno, "cannot open archive %s", archive);
+        int r = fs_mkdir_p(root, 0700, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *tmp = fs_path_join(root, ".import.tmp-XXXXXX");
+        if (!tmp || !mkdtemp(tmp))
+                return cryo_error_errno(err, tmp ? errno : ENOMEM, "cannot create a directory under %s", root);
+
+        _cleanup_free_ char *final = NULL;
+        _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+        r = tar_extract_dir(fd, tmp, NULL, err);
+        if (r >= 0)
+                r = ckpt_open(tmp, CKPT_VERIFY_FULL, &ck, err);
+        if (r >= 0) {
+                const char *name = cryo_json_str(ck->manifest, "name", NULL);
+                if (!name || !*name || strchr(name, '/') || name[0] == '.')
+                        r = cryo_error_set(err, EBADMSG, "archive %s: manifest has no valid name", archive);
+                else if (!(final = fs_path_join(root, name)))
+                        r = cryo_error_set(err, ENOMEM, "out of memory");
+                else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0)
+                        r = cryo_error_errno(err, errno, "cannot move the imported checkpoint to %s", final);
+        }
+        if (r < 0) {
+                (void) fs_rm_rf(tmp);
+                return cryo_error_prefix(err, "import of %s", archive);
+        }
+        *path_out = steal_pointer(&final);
+        return 0;
+}
