@@ -85,7 +85,7 @@ int cli_restore(int argc, char **argv) {
         /* Positionals: [TYPE] [DIR], in the reference CLI's order. */
         for (; optind < argc; optind++) {
                 const char *arg = argv[optind];
-                if (!req->type && !path && !strchr(arg, '/') && cryo_plugin_find(arg))
+                if (!req->type && !strchr(arg, '/') && cryo_plugin_find(arg))
                         req->type = arg;
                 else if (!path)
                         path = arg;

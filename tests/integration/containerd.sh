@@ -226,6 +226,34 @@ cleanup_test_restore_on_host_b() {
         hostb_stop
 }
 
+test_tmpfs_and_volumes() {
+        need_containerd
+        local vol=$TEST_SCRATCH/vol ck ck2
+        mkdir -p "$vol"
+        echo from-host >"$vol/seed"
+        ctr -n "$CTR_NS" run -d --mount "type=bind,src=$vol,dst=/data,options=rbind:rw" "$CRYO_TEST_IMAGE" v1 \
+                sh -c 'echo shm-data > /dev/shm/s; echo vol-data > /data/written; exec sleep 1000' >/dev/null
+        wait_for test -e "$vol/written"
+        # The subcommand form of the reference CLI.
+        ck=$("$CRYO" dump containerd v1 --namespace "$CTR_NS" --dir "$TEST_SCRATCH/ck" --leave-running | tail -1)
+        ck2=$("$CRYO" dump containerd v1 --namespace "$CTR_NS" --dir "$TEST_SCRATCH/ck2" --with-volumes | tail -1)
+        python3 - "$ck/cryo.json" <<'PY'
+import json, sys
+binds = json.load(open(sys.argv[1]))["container"]["binds"]
+assert any(b["destination"] == "/data" and b["kind"] == "directory" and "saved" not in b for b in binds), binds
+PY
+        # The volume is gone on the target: a clear error without --with-volumes...
+        rm -rf "$vol"
+        expect_fail "missing volume" "$CRYO" restore containerd --id v1b --path "$ck"
+        assert_contains "$TEST_SCRATCH/err" "bind mount source $vol \(mounted at /data\) does not exist"
+        ! ctr_container_exists v1b || fail "a failed restore left container v1b"
+        # ...and its contents come back with it.
+        "$CRYO" restore containerd --id v1c --path "$ck2" >/dev/null
+        [ "$(ctr_file v1c /data/written)" = vol-data ] || fail "volume contents not restored"
+        [ "$(ctr_file v1c /data/seed)" = from-host ] || fail "volume contents not restored"
+        [ "$(ctr_file v1c /dev/shm/s)" = shm-data ] || fail "/dev/shm contents lost"
+}
+
 cleanup() {
         ctr_cleanup
         docker rm -f cryo-it-d1 >/dev/null 2>&1 || true
