@@ -20,19 +20,21 @@
  *
  * deleted.files
  *      A JSON array of absolute container paths, e.g. ["/etc/motd","/var/cache/x"],
- *      exactly what Podman writes (checkpointctl's DeletedFilesFile) and what
- *      its restore removes with os.RemoveAll(root + path) before untarring
- *      rootfs-diff.tar.  It lists:
+ *      the format Podman writes (checkpointctl's DeletedFilesFile).  It lists:
  *        - every whiteout (a 0:0 character device; also an empty file with
  *          the *.overlay.whiteout xattr) -> the path it hides;
  *        - every opaque directory (trusted.overlay.opaque=y or
- *          user.overlay.opaque=y) -> the directory itself.  Since apply
- *          deletes first and extracts second, the lower directory is removed
- *          with all its content and re-created from the tar holding only the
- *          upper content, which is exactly what opacity means.  Podman's own
- *          diff (containers/storage overlayDeletedFile) reports opaque
- *          directories as deleted the same way, so both tools read each
- *          other's checkpoints.
+ *          user.overlay.opaque=y) -> the directory itself.  Apply deletes
+ *          first and extracts second, so the lower directory goes away with
+ *          all its content and is re-created from the tar with only the
+ *          upper content, which is what opacity means.  Podman's diff
+ *          (containers/storage) reports opaque directories as deleted the
+ *          same way: with Podman 5.4 a container that ran
+ *          `rm /etc/motd; rm -rf /data; mkdir /data; echo x > /data/new` produced
+ *          deleted.files ["/data","/etc/motd"] here, as cryo does.
+ *          Podman's restore, however, untars first and deletes afterwards
+ *          (os.RemoveAll), so it loses such a re-created directory, with its
+ *          own archives as with cryo's; cryo's apply restores both right.
  *        - every redirected directory (overlay redirect_dir, a renamed
  *          directory): listed like an opaque one, and its full content is
  *          archived from the merged view (opts->merged_dir).
