@@ -40,7 +40,8 @@ ctr_file() {
 }
 
 # The counter loop every container test runs: COUNT in /count, 10 per second.
-COUNTER_SH='i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.1; done'
+# Written through a rename so a reader never sees the file empty.
+COUNTER_SH='i=0; while :; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.1; done'
 
 ctr_remove() {
         local id
