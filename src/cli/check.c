@@ -63,7 +63,10 @@ int cli_check(int argc, char **argv) {
                cryo_json_str(k, "cgroups", "?"));
         printf("Runtimes:\n");
         json_object_object_foreach(cryo_json_get(rep, "runtimes"), name, rt) {
-                if (cryo_json_get(rt, "socket"))
+                if (cryo_json_get(rt, "version"))
+                        printf("  %-18s %s (%s, %s)\n", name, yes(rt, "answers"), cryo_json_str(rt, "socket", ""),
+                               cryo_json_str(rt, "version", ""));
+                else if (cryo_json_get(rt, "socket"))
                         printf("  %-18s %s (%s)\n", name, yes(rt, "answers"), cryo_json_str(rt, "socket", ""));
                 else
                         printf("  %-18s %s\n", name, yes(rt, "installed"));

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cryo.h"
+#include "rpc/containerd.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -32,6 +33,17 @@ static bool socket_answers(const char *path) {
         strcpy(sa.sun_path, path);
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         return fd >= 0 && connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
+}
+
+/* Not just a socket that accepts: a daemon that answers the API. */
+static void add_containerd_version(json_object *o, const char *socket) {
+        _cleanup_(ctrd_closep) struct ctrd_client *c = NULL;
+        _cleanup_free_ char *version = NULL, *revision = NULL;
+        if (ctrd_open(socket, "default", &c, NULL) < 0 || ctrd_version(c, &version, &revision, NULL) < 0) {
+                json_object_object_add(o, "answers", json_object_new_boolean(false));
+                return;
+        }
+        json_object_object_add(o, "version", json_object_new_string(version));
 }
 
 static const char *cgroup_layout(void) {
@@ -78,7 +90,10 @@ int cryo_host_check(json_object **out, struct cryo_error **err) {
         for (size_t i = 0; i < ARRAY_SIZE(runtimes); i++) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "socket", json_object_new_string(runtimes[i].socket));
-                json_object_object_add(o, "answers", json_object_new_boolean(socket_answers(runtimes[i].socket)));
+                bool answers = socket_answers(runtimes[i].socket);
+                json_object_object_add(o, "answers", json_object_new_boolean(answers));
+                if (answers && !strcmp(runtimes[i].name, "containerd"))
+                        add_containerd_version(o, runtimes[i].socket);
                 json_object_object_add(rt, runtimes[i].name, o);
         }
         json_object *runc = json_object_new_object();

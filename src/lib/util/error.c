@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Callers pass errno either sign; 0 would read as success. */
+static int positive_code(int code) {
+        return code < 0 ? -code : code > 0 ? code : EIO;
+}
+
 int cryo_error_setv(struct cryo_error **err, int code, const char *fmt, va_list ap) {
-        if (code < 0)
-                code = -code;
-        if (code == 0)
-                code = EIO;
+        code = positive_code(code);
         if (!err || *err)
                 return -code;
 
@@ -35,10 +37,7 @@ int cryo_error_set(struct cryo_error **err, int code, const char *fmt, ...) {
 }
 
 int cryo_error_errno(struct cryo_error **err, int code, const char *fmt, ...) {
-        if (code < 0)
-                code = -code;
-        if (code == 0)
-                code = EIO;
+        code = positive_code(code);
         if (!err || *err)
                 return -code;
 
