@@ -59,12 +59,25 @@ static void signal_tree(pid_t root, int sig) {
 }
 
 int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck, struct cryo_error **err) {
+        unsigned timerfds_fixed = 0;
         dump->leave_stopped = true;
+        dump->timerfds_fixed = &timerfds_fixed;
         int r = engine_dump(dump, &ck->stats, err);
-        if (r < 0)
+        if (r < 0) {
+                /* Harmless if CRIU already resumed it. */
+                if (!dump->opts->leave_running)
+                        signal_tree(dump->pid, SIGCONT);
                 return r;
+        }
         if (!dump->opts->leave_running)
                 ck->stopped_root = dump->pid;
+        if (timerfds_fixed) {
+                /* Recorded so that a reader of the images knows they differ
+                 * from what CRIU wrote (criu issue #3162). */
+                json_object *notes = json_object_new_object();
+                json_object_object_add(notes, "expired_timerfds_rearmed", json_object_new_int((int) timerfds_fixed));
+                json_object_object_add(ck->manifest, "engine_notes", notes);
+        }
         return 0;
 }
 

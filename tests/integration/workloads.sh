@@ -240,8 +240,9 @@ test_timers_roundtrip() {
 # Pins CRIU 4.2.1's behaviour (criu issue #3162): a periodic timerfd that
 # expired but was not read when the process was frozen is dumped with
 # it_value 0 and restored disarmed, so it never fires again.  --timerfd-unread
-# makes that state certain at dump time.  cryo must work around it (see
-# process.sh); when CRIU fixes it this test says so.
+# makes that state certain at dump time.  cryo works around it when it dumps
+# (src/lib/engine/timerfd-fix.c, process.sh); when CRIU fixes it this test
+# says so.
 test_timerfd_expired_at_dump() {
         _need_criu
         wl_start timers --timerfd-unread

@@ -166,6 +166,14 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
         if (r < 0)
                 return criu_failure(err, r, "dump", req->work_fd, CRYO_DUMP_LOG);
 
+        unsigned timerfds_fixed = 0;
+        r = engine_fix_expired_timerfds(req->images_fd, &timerfds_fixed, err);
+        if (r < 0)
+                /* The tree may be left stopped: the caller resumes it. */
+                return cryo_error_prefix(err, "cannot fix expired timerfds in the CRIU images");
+        if (req->timerfds_fixed)
+                *req->timerfds_fixed = timerfds_fixed;
+
         uint64_t bytes = 0;
         (void) fs_tree_size(req->images_fd, &bytes);
         cryo_stats_add(stats, CRYO_PHASE_DUMP, elapsed, bytes);

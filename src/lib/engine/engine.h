@@ -61,8 +61,13 @@ struct engine_dump_request {
         int empty_ns;                           /* CLONE_NEW* namespaces not to dump */
         /* Leave the tree stopped (SIGSTOP) after a successful dump instead
          * of killing it, so the caller can kill it only once the checkpoint
-         * is safely on disk, or resume it if that fails. */
+         * is safely on disk, or resume it if that fails.  A failed
+         * engine_dump() may also leave it stopped (a failure after CRIU's
+         * part): the caller resumes it then too. */
         bool leave_stopped;
+        /* Out, optional: how many expired periodic timerfds the images
+         * needed fixed (engine_fix_expired_timerfds()). */
+        unsigned *timerfds_fixed;
 };
 
 struct engine_restore_request {
@@ -81,6 +86,17 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
 /* Returns the pid of the restored root in *pid.  Fills RESTORE. */
 int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct cryo_stats *stats,
                    struct cryo_error **err);
+
+/*
+ * Works around criu issue #3162 in a fresh dump: a periodic timerfd that had
+ * expired, unread, when the tree was frozen is recorded with a next expiry
+ * of 0, and CRIU would restore it disarmed.  Each such entry (in files.img,
+ * or timerfd.img of older layouts) gets a next expiry of 1 ns, so it fires
+ * at once on restore and re-arms with its interval when read.  The images
+ * are rewritten atomically, only if something changed; *fixed (optional)
+ * counts the entries changed.  engine_dump() calls it.
+ */
+int engine_fix_expired_timerfds(int images_fd, unsigned *fixed, struct cryo_error **err);
 
 /* "4.2.1" */
 int engine_criu_version(char **out, struct cryo_error **err);
