@@ -65,12 +65,10 @@ int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck,
         int r = engine_dump(dump, &ck->stats, err);
         if (r < 0) {
                 /* Harmless if CRIU already resumed it. */
-                if (!dump->opts->leave_running)
-                        signal_tree(dump->pid, SIGCONT);
+                signal_tree(dump->pid, SIGCONT);
                 return r;
         }
-        if (!dump->opts->leave_running)
-                ck->stopped_root = dump->pid;
+        ck->stopped_root = dump->pid;
         if (timerfds_fixed) {
                 /* Recorded so that a reader of the images knows they differ
                  * from what CRIU wrote (criu issue #3162). */
@@ -132,13 +130,19 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         cryo_stats_add(&ck->stats, CRYO_PHASE_PREPARE, cryo_now_usec() - start, 0);
 
         r = plugin->dump(req, ck, err);
+        if (ck->stopped_root > 0 && (r < 0 || req->criu.leave_running)) {
+                /* Memory and filesystem are captured: a source that goes on
+                 * may go on now, before the checksums and fsyncs. */
+                signal_tree(ck->stopped_root, SIGCONT);
+                ck->stopped_root = 0;
+        }
         if (r >= 0) {
                 cryo_stats_add(&ck->stats, CRYO_PHASE_TOTAL, cryo_now_usec() - start, 0);
                 r = ckpt_commit(ck, err);
         }
         if (ck->stopped_root > 0)
                 /* Only now is it safe to end the source: the checkpoint is
-                 * complete and durable.  On failure the source goes on. */
+                 * complete and durable.  If that failed, the source goes on. */
                 signal_tree(ck->stopped_root, r >= 0 ? SIGKILL : SIGCONT);
         if (r < 0) {
                 keep_log(ck->dirfd, CRYO_DUMP_LOG, name, err);
@@ -153,6 +157,17 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         json_object_object_add(res, "stats", cryo_stats_to_json(&ck->stats));
         *result = res;
         return 0;
+}
+
+/* A Docker container is a containerd container in namespace "moby": its
+ * checkpoint restores either way, as a containerd task or through dockerd. */
+static bool restorable_as(struct cryo_checkpoint *ck, const char *as) {
+        const char *type = ckpt_type(ck);
+        if (!strcmp(type, "docker") && !strcmp(as, "containerd"))
+                return true;
+        if (!strcmp(type, "containerd") && !strcmp(as, "docker"))
+                return !strcmp(cryo_json_str(cryo_json_get(ck->manifest, "source"), "namespace", ""), "moby");
+        return false;
 }
 
 int cryo_restore(struct cryo_request *req, const char *path, json_object **result, struct cryo_error **err) {
@@ -176,8 +191,12 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         cryo_stats_add(&ck->stats, CRYO_PHASE_VERIFY, cryo_now_usec() - start, 0);
 
         const char *type = ckpt_type(ck);
-        if (req->type && strcmp(req->type, type) != 0)
-                return cryo_error_set(err, EINVAL, "%s is a '%s' checkpoint, not '%s'", path, type, req->type);
+        if (req->type && strcmp(req->type, type) != 0) {
+                if (!restorable_as(ck, req->type))
+                        return cryo_error_set(err, EINVAL, "%s is a '%s' checkpoint, not '%s'", path, type,
+                                              req->type);
+                type = req->type;
+        }
         const struct cryo_plugin *plugin = plugin_for(type, err);
         if (!plugin)
                 return -EINVAL;

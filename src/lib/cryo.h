@@ -35,9 +35,10 @@ int cryo_host_check(json_object **report, struct cryo_error **err);
 
 /*
  * For plugins: run CRIU's dump for `dump` into checkpoint `ck` so that the
- * tree is left stopped (SIGSTOP) unless the user asked to leave it running;
- * cryo_dump() then kills it once the checkpoint is committed, or resumes it
- * if anything failed.  Records stats in ck.
+ * tree is left stopped (SIGSTOP): the rest of the checkpoint (filesystem)
+ * is taken from the same state, then cryo_dump() kills it once the
+ * checkpoint is committed, or resumes it (--leave-running, or a failure).
+ * Records stats in ck.
  */
 int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck, struct cryo_error **err);
 /* For plugins: run CRIU's restore in a private work directory; on failure

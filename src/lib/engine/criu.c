@@ -134,13 +134,16 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
         criu_local_set_pid(c, req->pid);
         criu_local_set_images_dir_fd(c, req->images_fd);
         criu_local_set_work_dir_fd(c, req->work_fd);
-        criu_local_set_leave_running(c, req->opts->leave_running);
+        /* With leave_stopped, "running" is the caller's SIGCONT after the
+         * rest of the checkpoint (the filesystem) is taken from the same
+         * stopped state. */
+        criu_local_set_leave_running(c, req->opts->leave_running && !req->leave_stopped);
         criu_local_set_orphan_pts_master(c, req->orphan_pts_master);
         int r = set_common(c, req->opts, CRYO_DUMP_LOG, err);
         if (r < 0)
                 return r;
         _cleanup_close_ int conf_fd = -1;
-        if (req->leave_stopped && !req->opts->leave_running) {
+        if (req->leave_stopped) {
                 r = set_leave_stopped(c, &conf_fd, err);
                 if (r < 0)
                         return r;

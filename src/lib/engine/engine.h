@@ -60,8 +60,9 @@ struct engine_dump_request {
         bool orphan_pts_master;
         int empty_ns;                           /* CLONE_NEW* namespaces not to dump */
         /* Leave the tree stopped (SIGSTOP) after a successful dump instead
-         * of killing it, so the caller can kill it only once the checkpoint
-         * is safely on disk, or resume it if that fails.  A failed
+         * of killing or resuming it, so the caller can kill it only once the
+         * checkpoint is safely on disk (or resume it: leave_running, or a
+         * failure), and capture the filesystem in the same state.  A failed
          * engine_dump() may also leave it stopped (a failure after CRIU's
          * part): the caller resumes it then too. */
         bool leave_stopped;

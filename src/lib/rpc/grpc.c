@@ -217,7 +217,9 @@ static ssize_t on_data_read(nghttp2_session *session, int32_t stream_id, uint8_t
         size_t n = grpc_buf_pending(&s->out);
         if (n > length)
                 n = length;
-        memcpy(buf, s->out.data + s->out.off, n);
+        /* An empty request body has no buffer at all. */
+        if (n > 0)
+                memcpy(buf, s->out.data + s->out.off, n);
         grpc_buf_consume(&s->out, n);
         if (grpc_buf_pending(&s->out) == 0) {
                 if (s->out_eof) {

@@ -25,6 +25,7 @@ struct container {
         char *rootfs;         /* host path of the container's root */
         char *runtime_root;   /* the runtime's --root (runc state lives in <root>/<id>) */
         json_object *runc_state; /* <runtime_root>/<id>/state.json */
+        bool rootfs_plain;    /* the root is a plain directory, not an overlay: no diff to capture */
 };
 
 void container_free(struct container *c);

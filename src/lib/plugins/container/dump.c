@@ -72,6 +72,8 @@ static char **mount_destinations(json_object *spec) {
 }
 
 static int capture_rootfs(const struct container *c, struct cryo_checkpoint *ck, struct cryo_error **err) {
+        if (c->rootfs_plain)
+                return 0;
         uint64_t start = cryo_now_usec();
         _cleanup_free_ char *upper = NULL;
         int r = rootfs_find_upperdir(c->init_pid, &upper, err);

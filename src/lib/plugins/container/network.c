@@ -59,10 +59,15 @@ static json_object *read_interfaces(void) {
                 if (family == AF_PACKET) {
                         const struct sockaddr_ll *ll = (const struct sockaddr_ll *) ifa->ifa_addr;
                         char mac[3 * 8] = "";
-                        for (int i = 0; i < ll->sll_halen && i < 8; i++)
-                                snprintf(mac + 3 * i, sizeof(mac) - 3 * (size_t) i, i ? ":%02x" : "%02x",
-                                         ll->sll_addr[i]);
-                        json_object_object_add(iface, "mac", json_object_new_string(mac));
+                        bool nonzero = false;
+                        for (int i = 0; i < ll->sll_halen && i < 8; i++) {
+                                /* "aa" then ":bb": byte i starts at 3i - 1. */
+                                size_t at = i ? 3 * (size_t) i - 1 : 0;
+                                snprintf(mac + at, sizeof(mac) - at, i ? ":%02x" : "%02x", ll->sll_addr[i]);
+                                nonzero = nonzero || ll->sll_addr[i];
+                        }
+                        if (nonzero)
+                                json_object_object_add(iface, "mac", json_object_new_string(mac));
                         add_link_facts(iface, ifa->ifa_name);
                 } else if (family == AF_INET || family == AF_INET6) {
                         char addr[INET6_ADDRSTRLEN] = "", out[INET6_ADDRSTRLEN + 8];
@@ -125,14 +130,18 @@ static void report_from_child(int netns_fd, int out_fd) {
         json_object_object_add(o, "routes", read_routes());
         const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
         size_t len = strlen(text);
+        int status = 0;
         while (len > 0) {
                 ssize_t n = write(out_fd, text, len);
-                if (n <= 0)
-                        _exit(1);
+                if (n <= 0) {
+                        status = 1;
+                        break;
+                }
                 text += n;
                 len -= (size_t) n;
         }
-        _exit(0);
+        json_object_put(o);
+        _exit(status);
 }
 
 int container_read_network(pid_t pid, json_object **out, struct cryo_error **err) {

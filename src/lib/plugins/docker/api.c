@@ -120,10 +120,11 @@ static int exchange(const char *sock, const char *method, const char *path, cons
         }
         size_t body_len = body ? strlen(body) : 0;
         _cleanup_free_ char *head = NULL;
-        int n = asprintf(&head,
-                         "%s %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: cryo/" CRYO_VERSION
-                         "\r\nAccept: application/json\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
-                         method, path, body ? "Content-Type: application/json\r\n" : "", body_len);
+        int n = asprintf(
+                &head,
+                "%s %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: cryo/" CRYO_VERSION
+                "\r\nAccept: application/json\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
+                method, path, body ? "Content-Type: application/json\r\n" : "", body_len);
         if (n < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         int r = send_all(fd, head, (size_t) n, deadline);
@@ -146,15 +147,16 @@ static int exchange(const char *sock, const char *method, const char *path, cons
                 if (got > 0) {
                         len += (size_t) got;
                         if (len > HTTP_MAX_RESPONSE)
-                                return cryo_error_set(err, EMSGSIZE, "Docker at %s: answer to %s %s too large",
-                                                      sock, method, path);
+                                return cryo_error_set(err, EMSGSIZE,
+                                                      "Docker at %s: answer to %s %s too large", sock,
+                                                      method, path);
                         continue;
                 }
                 if (got == 0)
                         break;
                 if (errno != EAGAIN && errno != EINTR)
-                        return cryo_error_errno(err, errno, "Docker at %s: reading the answer to %s %s", sock,
-                                                method, path);
+                        return cryo_error_errno(err, errno, "Docker at %s: reading the answer to %s %s",
+                                                sock, method, path);
                 r = wait_fd(fd, POLLIN, deadline);
                 if (r == -ETIMEDOUT)
                         return cryo_error_set(err, ETIMEDOUT, "Docker at %s: no answer to %s %s within %d s",
@@ -185,10 +187,26 @@ static int status_errno(int status) {
         }
 }
 
+/* "a\nb\n" -> "a; b": one line for an error message.  NULL on ENOMEM. */
+static char *one_line(const char *s) {
+        char *out = malloc(2 * strlen(s) + 1), *o = out;
+        for (const char *p = s; out && *p; p++) {
+                if (*p != '\r' && *p != '\n') {
+                        *o++ = *p;
+                } else if (o > out && p[1] && p[1] != '\n' && p[1] != '\r') {
+                        *o++ = ';';
+                        *o++ = ' ';
+                }
+        }
+        if (out)
+                *o = '\0';
+        return out;
+}
+
 int dk_call(const char *sock, const char *method, const char *path, json_object *body, int timeout_ms,
             json_object **ret, struct cryo_error **err) {
-        const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
-                                                                               JSON_C_TO_STRING_NOSLASHESCAPE)
+        const char *text = body ? json_object_to_json_string_ext(
+                                          body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
                                 : NULL;
         __attribute__((cleanup(http_response_clear))) struct http_response resp = {0};
         int r = exchange(sock, method, path, text, timeout_ms, &resp, err);
@@ -196,21 +214,20 @@ int dk_call(const char *sock, const char *method, const char *path, json_object 
                 return r;
         _cleanup_json_ json_object *o = resp.body_len ? json_tokener_parse(resp.body) : NULL;
         if (resp.status < 200 || resp.status > 299) {
-                const char *msg = cryo_json_str(o, "message", NULL);
-                char plain[512] = "";
-                if (!msg && resp.body_len) {
-                        /* Some errors come as text/plain. */
-                        snprintf(plain, sizeof(plain), "%s", resp.body);
-                        plain[strcspn(plain, "\r\n")] = '\0';
-                        msg = plain;
-                }
-                if (resp.status == 304 && !msg)
-                        msg = "nothing to do";
+                /* dockerd says {"message": ...}; some errors come as text. */
+                _cleanup_free_ char *msg =
+                        one_line(cryo_json_str(o, "message", resp.body_len ? resp.body : ""));
+                if (!msg)
+                        return cryo_error_set(err, ENOMEM, "out of memory");
                 return cryo_error_set(err, status_errno(resp.status), "Docker: %s (HTTP %d for %s %s)",
-                                      msg && *msg ? msg : "request failed", resp.status, method, path);
+                                      *msg                 ? msg
+                                      : resp.status == 304 ? "nothing to do"
+                                                           : "request failed",
+                                      resp.status, method, path);
         }
         if (resp.body_len && !o)
-                return cryo_error_set(err, EPROTO, "Docker: invalid JSON in the answer to %s %s", method, path);
+                return cryo_error_set(err, EPROTO, "Docker: invalid JSON in the answer to %s %s", method,
+                                      path);
         if (ret)
                 *ret = steal_pointer(&o);
         return 0;

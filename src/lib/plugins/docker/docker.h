@@ -16,7 +16,7 @@
 #include "plugins/plugin.h"
 #include "util/error.h"
 
-#define DK_API_TIMEOUT_MS   30000
+#define DK_API_TIMEOUT_MS 30000
 /* Start with a checkpoint uploads the images to containerd and runs CRIU. */
 #define DK_START_TIMEOUT_MS (15 * 60 * 1000)
 #define DK_DOCKER_SECTION   "docker"
@@ -76,3 +76,13 @@ struct dk_log_watch {
 int dk_log_watch_start(struct dk_log_watch *w, const char *container_id, const char *keep_as);
 /* Returns true when the log was kept at w->keep_as. */
 bool dk_log_watch_finish(struct dk_log_watch *w, bool failed);
+
+/*
+ * containerd 1.6 never removes the directory it extracts an uploaded
+ * checkpoint into (<tmp>/ctrd-checkpoint*): one full copy of the images per
+ * Docker restore.  List those directories before the start; afterwards,
+ * remove the new ones that hold exactly this checkpoint's images.
+ * Returns how many were removed.
+ */
+char **dk_ctrd_tmp_list(void);
+int dk_ctrd_tmp_cleanup(struct cryo_checkpoint *ck, char **before);

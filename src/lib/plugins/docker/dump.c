@@ -29,27 +29,34 @@ static void copy_key(json_object *to, json_object *from, const char *key) {
                 json_object_object_add(to, key, json_object_get(v));
 }
 
-static void copy_keys(json_object *to, json_object *from, const char *const *keys) {
-        for (; *keys; keys++)
-                copy_key(to, from, *keys);
+/* keys: space-separated. */
+static void copy_keys(json_object *to, json_object *from, const char *keys) {
+        char key[64];
+        for (const char *k = keys; *k;) {
+                size_t n = strcspn(k, " ");
+                if (n > 0 && n < sizeof(key)) {
+                        memcpy(key, k, n);
+                        key[n] = '\0';
+                        copy_key(to, from, key);
+                }
+                k += n;
+                k += strspn(k, " ");
+        }
 }
 
 json_object *dk_facts(json_object *inspect) {
-        static const char *const config_keys[] = {"Image",      "Hostname", "Domainname", "User",  "Env",
-                                                  "Cmd",        "Entrypoint", "WorkingDir", "Labels", "Tty",
-                                                  "OpenStdin",  "ExposedPorts", "Volumes", "StopSignal", NULL};
-        static const char *const host_keys[] = {
-                "Memory",       "MemoryReservation", "MemorySwap", "NanoCpus",      "CpuShares",
-                "CpuQuota",     "CpuPeriod",         "CpusetCpus", "CpusetMems",    "PidsLimit",
-                "BlkioWeight",  "CapAdd",            "CapDrop",    "Privileged",    "SecurityOpt",
-                "ReadonlyRootfs", "NetworkMode",     "PortBindings", "RestartPolicy", "AutoRemove",
-                "Binds",        "IpcMode",           "PidMode",    "UTSMode",       "UsernsMode",
-                "CgroupParent", "Runtime",           "ShmSize",    "Devices",       "Ulimits", NULL};
-        static const char *const net_keys[] = {"IPAddress", "IPPrefixLen", "Gateway", "MacAddress",
-                                               "GlobalIPv6Address", "Ports", NULL};
-        static const char *const endpoint_keys[] = {"NetworkID", "IPAddress",  "IPPrefixLen", "Gateway",
-                                                    "MacAddress", "GlobalIPv6Address", "Aliases", "IPAMConfig",
-                                                    NULL};
+        static const char config_keys[] =
+                "Image Hostname Domainname User Env Cmd Entrypoint WorkingDir Labels "
+                "Tty OpenStdin ExposedPorts Volumes StopSignal";
+        static const char host_keys[] =
+                "Memory MemoryReservation MemorySwap NanoCpus CpuShares CpuQuota "
+                "CpuPeriod CpusetCpus CpusetMems PidsLimit BlkioWeight CapAdd CapDrop "
+                "Privileged SecurityOpt ReadonlyRootfs NetworkMode PortBindings "
+                "RestartPolicy AutoRemove Binds IpcMode PidMode UTSMode UsernsMode "
+                "CgroupParent Runtime ShmSize Devices Ulimits";
+        static const char net_keys[] = "IPAddress IPPrefixLen Gateway MacAddress GlobalIPv6Address Ports";
+        static const char endpoint_keys[] = "NetworkID IPAddress IPPrefixLen Gateway MacAddress "
+                                            "GlobalIPv6Address Aliases IPAMConfig";
         json_object *o = json_object_new_object();
         copy_key(o, inspect, "Id");
         const char *name = cryo_json_str(inspect, "Name", "");
@@ -70,10 +77,13 @@ json_object *dk_facts(json_object *inspect) {
         json_object *net = json_object_new_object();
         copy_keys(net, ns, net_keys);
         json_object *networks = json_object_new_object();
-        json_object_object_foreach(cryo_json_get(ns, "Networks"), netname, ep) {
-                json_object *e = json_object_new_object();
-                copy_keys(e, ep, endpoint_keys);
-                json_object_object_add(networks, netname, e);
+        json_object *saved_networks = cryo_json_get(ns, "Networks");
+        if (saved_networks && json_object_is_type(saved_networks, json_type_object)) {
+                json_object_object_foreach (saved_networks, netname, ep) {
+                        json_object *e = json_object_new_object();
+                        copy_keys(e, ep, endpoint_keys);
+                        json_object_object_add(networks, netname, e);
+                }
         }
         json_object_object_add(net, "Networks", networks);
         json_object_object_add(o, "network", net);
@@ -85,7 +95,8 @@ json_object *dk_facts(json_object *inspect) {
 
 static int docker_source_id(const struct cryo_request *req, char **id, struct cryo_error **err) {
         if (!req->id || !*req->id)
-                return cryo_error_set(err, EINVAL, "a docker dump needs --id NAME (a container name or ID prefix)");
+                return cryo_error_set(err, EINVAL,
+                                      "a docker dump needs --id NAME (a container name or ID prefix)");
         int r = docker_inspect_container(dk_socket(req), req->id, id, NULL, err);
         if (r == -ENOENT) {
                 cryo_error_freep(err);
@@ -100,7 +111,8 @@ static bool restarts_on_exit(json_object *inspect) {
         return *policy && strcmp(policy, "no") != 0;
 }
 
-static int set_restart_policy(const char *sock, const char *id, json_object *policy, struct cryo_error **err) {
+static int set_restart_policy(const char *sock, const char *id, json_object *policy,
+                              struct cryo_error **err) {
         char path[128];
         snprintf(path, sizeof(path), "/containers/%s/update", id);
         _cleanup_json_ json_object *body = json_object_new_object();
@@ -148,9 +160,10 @@ static int docker_dump(const struct cryo_request *req, struct cryo_checkpoint *c
                                       name, id);
         json_object *graph = cryo_json_get(inspect, "GraphDriver");
         if (strcmp(cryo_json_str(graph, "Name", ""), "overlay2") != 0)
-                return cryo_error_set(err, EOPNOTSUPP,
-                                      "Docker container %s uses storage driver '%s': only overlay2 is supported",
-                                      name, cryo_json_str(graph, "Name", "?"));
+                return cryo_error_set(
+                        err, EOPNOTSUPP,
+                        "Docker container %s uses storage driver '%s': only overlay2 is supported", name,
+                        cryo_json_str(graph, "Name", "?"));
 
         json_object *facts = dk_facts(inspect);
         json_object_object_add(ck->manifest, DK_DOCKER_SECTION, facts);
@@ -170,7 +183,8 @@ static int docker_dump(const struct cryo_request *req, struct cryo_checkpoint *c
         if (suspend) {
                 r = set_restart_policy(sock, id, NULL, err);
                 if (r < 0)
-                        return cryo_error_prefix(err, "cannot suspend the restart policy of %s for the dump", name);
+                        return cryo_error_prefix(err, "cannot suspend the restart policy of %s for the dump",
+                                                 name);
                 json_object_object_add(facts, "restart_policy_suspended", json_object_new_boolean(true));
         }
 
@@ -181,7 +195,8 @@ static int docker_dump(const struct cryo_request *req, struct cryo_checkpoint *c
         if (r >= 0)
                 r = write_config(ck, inspect, err);
         if (r < 0 && suspend)
-                (void) set_restart_policy(sock, id, cryo_json_path(inspect, "HostConfig/RestartPolicy"), NULL);
+                (void) set_restart_policy(sock, id, cryo_json_path(inspect, "HostConfig/RestartPolicy"),
+                                          NULL);
         return r;
 }
 
@@ -197,7 +212,8 @@ static int docker_inspect(struct cryo_checkpoint *ck, json_object *report, struc
 
 const struct cryo_plugin cryo_plugin_docker = {
         .name = "docker",
-        .summary = "a Docker container (by name or ID), restored by dockerd so that docker ps/logs/exec/stop work",
+        .summary = "a Docker container (by name or ID), restored by dockerd so that docker "
+                   "ps/logs/exec/stop work",
         .source_id = docker_source_id,
         .dump = docker_dump,
         .restore = dk_restore,

@@ -44,10 +44,12 @@ static bool safe_option(const char *s) {
  * its home directory with relative paths; so do we (*chdir_to is set).
  */
 static int overlay_options(json_object *data, char **opts, char **chdir_to, struct cryo_error **err) {
-        const char *lower = cryo_json_str(data, "LowerDir", NULL), *upper = cryo_json_str(data, "UpperDir", NULL),
+        const char *lower = cryo_json_str(data, "LowerDir", NULL),
+                   *upper = cryo_json_str(data, "UpperDir", NULL),
                    *work = cryo_json_str(data, "WorkDir", NULL);
         if (!lower || !upper || !work)
-                return cryo_error_set(err, EPROTO, "Docker reports no overlay2 directories for the container");
+                return cryo_error_set(err, EPROTO,
+                                      "Docker reports no overlay2 directories for the container");
         if (!safe_option(lower) || !safe_option(upper) || !safe_option(work))
                 return cryo_error_set(err, EINVAL, "unexpected characters in overlay2 paths (%s)", upper);
         const char *index = access("/sys/module/overlay/parameters/index", F_OK) == 0 ? "index=off," : "";
@@ -77,8 +79,8 @@ static int overlay_options(json_object *data, char **opts, char **chdir_to, stru
         for (char *save = NULL, *l = strtok_r(copy, ":", &save); l; l = strtok_r(NULL, ":", &save)) {
                 const char *r = relative_to(l, home);
                 if (!r)
-                        return cryo_error_set(err, E2BIG, "overlay options too long and %s is not under %s", l,
-                                              home);
+                        return cryo_error_set(err, E2BIG, "overlay options too long and %s is not under %s",
+                                              l, home);
                 if (rel[0])
                         strcat(rel, ":");
                 strcat(rel, r);
@@ -95,72 +97,91 @@ static int overlay_options(json_object *data, char **opts, char **chdir_to, stru
 }
 
 struct apply_result {
-        int32_t code;
+        int64_t code;
         uint64_t files, bytes, deleted;
 };
 
+struct apply_job {
+        char *mnt, *opts, *chdir_to, *tar, *deleted;
+};
+
+static void apply_job_clear(struct apply_job *j) {
+        free(j->mnt);
+        free(j->opts);
+        free(j->chdir_to);
+        free(j->tar);
+        free(j->deleted);
+        *j = (struct apply_job){0};
+}
+
 /* In a child with its own mount namespace: nothing stays mounted, whatever
  * happens to it. */
-static void __attribute__((noreturn))
-apply_in_child(int out_fd, const char *mnt, const char *opts, const char *chdir_to, const char *tar,
-               const char *deleted) {
-        _cleanup_error_ struct cryo_error *e = NULL;
+static void __attribute__((noreturn)) apply_in_child(int out_fd, struct apply_job *job) {
+        struct cryo_error *e = NULL;
         struct tar_stats st = {0};
         int r = 0;
         if (unshare(CLONE_NEWNS) < 0)
                 r = cryo_error_errno(&e, errno, "cannot make a private mount namespace");
-        else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        else if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
                 r = cryo_error_errno(&e, errno, "cannot make the mounts private");
-        else if (chdir_to && chdir(chdir_to) < 0)
-                r = cryo_error_errno(&e, errno, "cannot enter %s", chdir_to);
-        else if (mount("overlay", mnt, "overlay", 0, opts) < 0)
-                r = cryo_error_errno(&e, errno, "cannot mount the container's layers (overlay %s)", opts);
+        else if (job->chdir_to && chdir(job->chdir_to) < 0)
+                r = cryo_error_errno(&e, errno, "cannot enter %s", job->chdir_to);
+        else if (mount("overlay", job->mnt, "overlay", 0, job->opts) < 0)
+                r = cryo_error_errno(&e, errno, "cannot mount the container's layers (overlay %s)",
+                                     job->opts);
         else
-                r = rootfs_diff_apply(mnt, tar, deleted, &st, &e);
-        struct apply_result res = {.code = r < 0 ? -r : 0, .files = st.files, .bytes = st.bytes,
-                                   .deleted = st.deleted};
+                r = rootfs_diff_apply(job->mnt, job->tar, job->deleted, &st, &e);
+        struct apply_result res;
+        memset(&res, 0, sizeof(res));
+        res.code = r < 0 ? -r : 0;
+        res.files = st.files;
+        res.bytes = st.bytes;
+        res.deleted = st.deleted;
         const char *msg = e && e->message ? e->message : "";
         if (write(out_fd, &res, sizeof(res)) == (ssize_t) sizeof(res))
                 (void) !write(out_fd, msg, strlen(msg));
+        cryo_error_free(e);
+        apply_job_clear(job);
         _exit(r < 0 ? 1 : 0);
 }
 
 int dk_apply_rootfs_diff(struct cryo_checkpoint *ck, json_object *graph_driver, struct cryo_error **err) {
         if (strcmp(cryo_json_str(graph_driver, "Name", ""), "overlay2") != 0)
-                return cryo_error_set(err, EOPNOTSUPP, "Docker's storage driver here is '%s': only overlay2 is supported",
+                return cryo_error_set(err, EOPNOTSUPP,
+                                      "Docker's storage driver here is '%s': only overlay2 is supported",
                                       cryo_json_str(graph_driver, "Name", "?"));
-        _cleanup_free_ char *opts = NULL, *chdir_to = NULL, *tar = NULL, *deleted = NULL;
-        int r = overlay_options(cryo_json_get(graph_driver, "Data"), &opts, &chdir_to, err);
+        _cleanup_(apply_job_clear) struct apply_job job = {0};
+        int r = overlay_options(cryo_json_get(graph_driver, "Data"), &job.opts, &job.chdir_to, err);
         if (r < 0)
                 return r;
-        tar = fs_path_join(ck->path, CRYO_ROOTFS_DIFF);
-        deleted = fs_path_join(ck->path, CRYO_DELETED_FILES);
-        if (!tar || !deleted)
+        job.tar = fs_path_join(ck->path, CRYO_ROOTFS_DIFF);
+        job.deleted = fs_path_join(ck->path, CRYO_DELETED_FILES);
+        if (!job.tar || !job.deleted)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         r = fs_mkdir_p(CRYO_WORK_DIR, 0700, err);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *mnt = strdup(CRYO_WORK_DIR "/docker-layer-XXXXXX");
-        if (!mnt || !mkdtemp(mnt))
-                return cryo_error_errno(err, mnt ? errno : ENOMEM, "cannot create a mount point in %s",
+        job.mnt = strdup(CRYO_WORK_DIR "/docker-layer-XXXXXX");
+        if (!job.mnt || !mkdtemp(job.mnt))
+                return cryo_error_errno(err, job.mnt ? errno : ENOMEM, "cannot create a mount point in %s",
                                         CRYO_WORK_DIR);
 
         int pipefd[2];
         if (pipe2(pipefd, O_CLOEXEC) < 0) {
                 r = cryo_error_errno(err, errno, "pipe");
-                (void) rmdir(mnt);
+                (void) rmdir(job.mnt);
                 return r;
         }
         pid_t child = fork();
         if (child == 0) {
                 close(pipefd[0]);
-                apply_in_child(pipefd[1], mnt, opts, chdir_to, tar, deleted);
+                apply_in_child(pipefd[1], &job);
         }
         close(pipefd[1]);
         _cleanup_close_ int rd = pipefd[0];
         if (child < 0) {
                 r = cryo_error_errno(err, errno, "fork");
-                (void) rmdir(mnt);
+                (void) rmdir(job.mnt);
                 return r;
         }
         _cleanup_free_ char *answer = NULL;
@@ -169,14 +190,16 @@ int dk_apply_rootfs_diff(struct cryo_checkpoint *ck, json_object *graph_driver, 
         int status = 0;
         while (waitpid(child, &status, 0) < 0 && errno == EINTR)
                 ;
-        (void) rmdir(mnt);
+        (void) rmdir(job.mnt);
         struct apply_result res = {0};
         if (!answer || len < sizeof(res))
-                return cryo_error_set(err, EIO, "applying the filesystem diff: the helper process died (status %d)",
+                return cryo_error_set(err, EIO,
+                                      "applying the filesystem diff: the helper process died (status %d)",
                                       status);
         memcpy(&res, answer, sizeof(res));
         if (res.code)
-                return cryo_error_set(err, res.code, "applying the filesystem diff to the container's layer: %s",
+                return cryo_error_set(err, (int) res.code,
+                                      "applying the filesystem diff to the container's layer: %s",
                                       answer + sizeof(res));
         cryo_stats_add(&ck->stats, CRYO_PHASE_ROOTFS, 0, res.bytes);
         return 0;
@@ -312,4 +335,106 @@ bool dk_log_watch_finish(struct dk_log_watch *w, bool failed) {
         free(w->keep_as);
         *w = (struct dk_log_watch){.pid = -1, .ctl_fd = -1};
         return kept;
+}
+
+/*
+ * containerd 1.6 extracts the checkpoint dockerd uploads into
+ * <tmp>/ctrd-checkpoint<random> and never removes it: a full copy of the
+ * images per restore.  Those that appeared during our start and hold
+ * exactly our images (same files, same sizes, same inventory and process
+ * tree) are ours to remove.
+ */
+#define CTRD_TMP_DIR    "/tmp"
+#define CTRD_TMP_PREFIX "ctrd-checkpoint"
+
+char **dk_ctrd_tmp_list(void) {
+        _cleanup_closedir_ DIR *d = opendir(CTRD_TMP_DIR);
+        size_t n = 0, cap = 8;
+        char **v = calloc(cap + 1, sizeof(char *));
+        struct dirent *de;
+        while (v && d && (de = readdir(d))) {
+                if (strncmp(de->d_name, CTRD_TMP_PREFIX, strlen(CTRD_TMP_PREFIX)) != 0)
+                        continue;
+                if (n == cap) {
+                        char **nv = realloc(v, (2 * cap + 1) * sizeof(char *));
+                        if (!nv)
+                                break;
+                        v = nv;
+                        cap *= 2;
+                }
+                if (!(v[n] = strdup(de->d_name)))
+                        break;
+                v[++n] = NULL;
+        }
+        return v;
+}
+
+static bool listed(char **names, const char *name) {
+        for (; names && *names; names++)
+                if (!strcmp(*names, name))
+                        return true;
+        return false;
+}
+
+static bool same_bytes(int a_dir, int b_dir, const char *name, off_t size) {
+        if (size > (1 << 20))
+                return false;
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        size_t la = 0, lb = 0;
+        return fs_read_file(a_dir, name, 1 << 20, &a, &la, NULL) == 0 &&
+               fs_read_file(b_dir, name, 1 << 20, &b, &lb, NULL) == 0 && la == lb && !memcmp(a, b, la);
+}
+
+static bool holds_our_images(int ours, int dir) {
+        size_t count = 0, theirs = 0;
+        int dupfd = dup(ours);
+        _cleanup_closedir_ DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+        if (!d) {
+                if (dupfd >= 0)
+                        close(dupfd);
+                return false;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                struct stat a, b;
+                if (de->d_name[0] == '.' || fstatat(ours, de->d_name, &a, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISREG(a.st_mode))
+                        continue;
+                count++;
+                if (fstatat(dir, de->d_name, &b, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(b.st_mode) ||
+                    a.st_size != b.st_size)
+                        return false;
+                if ((!strcmp(de->d_name, "inventory.img") || !strcmp(de->d_name, "pstree.img")) &&
+                    !same_bytes(ours, dir, de->d_name, a.st_size))
+                        return false;
+        }
+        int dupfd2 = dup(dir);
+        _cleanup_closedir_ DIR *t = dupfd2 >= 0 ? fdopendir(dupfd2) : NULL;
+        if (!t) {
+                if (dupfd2 >= 0)
+                        close(dupfd2);
+                return false;
+        }
+        while ((de = readdir(t)))
+                if (de->d_name[0] != '.')
+                        theirs++;
+        return count > 0 && count == theirs;
+}
+
+int dk_ctrd_tmp_cleanup(struct cryo_checkpoint *ck, char **before) {
+        _cleanup_close_ int ours = -1;
+        if (ckpt_open_subdir(ck, CRYO_CRIU_DIR, false, &ours, NULL) < 0)
+                return 0;
+        _cleanup_strv_ char **now = dk_ctrd_tmp_list();
+        int removed = 0;
+        for (char **n = now; n && *n; n++) {
+                if (listed(before, *n))
+                        continue;
+                _cleanup_free_ char *path = fs_path_join(CTRD_TMP_DIR, *n);
+                _cleanup_close_ int dir =
+                        path ? open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+                if (dir >= 0 && holds_our_images(ours, dir) && fs_rm_rf(path) == 0)
+                        removed++;
+        }
+        return removed;
 }

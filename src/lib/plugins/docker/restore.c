@@ -39,6 +39,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/proc.h"
 
 struct dk_restore {
         const struct cryo_request *req;
@@ -47,11 +48,12 @@ struct dk_restore {
         json_object *saved; /* the dump-time inspect object (borrowed) */
         const char *old_id;
         char *old_name;
-        char *root_dir;     /* DockerRootDir */
-        char *id;           /* the container that is started */
+        char *root_dir; /* DockerRootDir */
+        char *id;       /* the container that is started */
         char *name;
-        bool created;       /* by this restore: removed on failure */
-        char *staged;       /* images under the container's checkpoints/ */
+        bool created;    /* by this restore: removed on failure */
+        char *staged;    /* images under the container's checkpoints/ */
+        int tmp_removed; /* containerd's leaked extraction directories */
 };
 
 static void dk_restore_clear(struct dk_restore *s) {
@@ -76,10 +78,11 @@ static int load_saved(struct cryo_checkpoint *ck, json_object **config, struct c
         json_object *d = cryo_json_get(*config, DK_DOCKER_SECTION);
         if (!d || !cryo_json_get(d, "Config") || !cryo_json_get(d, "HostConfig") ||
             strlen(cryo_json_str(d, "Id", "")) != 64)
-                return cryo_error_set(err, ENOENT,
-                                      "%s has no Docker configuration: it was not dumped from a Docker container "
-                                      "(restore it with --type containerd)",
-                                      CRYO_CONFIG_DUMP);
+                return cryo_error_set(
+                        err, ENOENT,
+                        "%s has no Docker configuration: it was not dumped from a Docker container "
+                        "(restore it with --type containerd)",
+                        CRYO_CONFIG_DUMP);
         return 0;
 }
 
@@ -89,12 +92,13 @@ static int engine_facts(struct dk_restore *s, struct cryo_error **err) {
         if (r < 0)
                 return r;
         if (!json_object_get_boolean(cryo_json_get(info, "ExperimentalBuild")))
-                return cryo_error_set(err, EOPNOTSUPP,
-                                      "dockerd at %s runs without experimental features, and Docker restores "
-                                      "checkpoints only with them: start dockerd with --experimental (or "
-                                      "\"experimental\": true in /etc/docker/daemon.json), or restore with "
-                                      "--type containerd",
-                                      s->sock);
+                return cryo_error_set(
+                        err, EOPNOTSUPP,
+                        "dockerd at %s runs without experimental features, and Docker restores "
+                        "checkpoints only with them: start dockerd with --experimental (or "
+                        "\"experimental\": true in /etc/docker/daemon.json), or restore with "
+                        "--type containerd",
+                        s->sock);
         const char *root = cryo_json_str(info, "DockerRootDir", NULL);
         if (!root || root[0] != '/')
                 return cryo_error_set(err, EPROTO, "dockerd at %s reports no DockerRootDir", s->sock);
@@ -103,7 +107,8 @@ static int engine_facts(struct dk_restore *s, struct cryo_error **err) {
 }
 
 /* The container to restore into, if it exists: *live = its inspect. */
-static int find_container(struct dk_restore *s, const char *ref, json_object **live, struct cryo_error **err) {
+static int find_container(struct dk_restore *s, const char *ref, json_object **live,
+                          struct cryo_error **err) {
         _cleanup_error_ struct cryo_error *e = NULL;
         int r = docker_inspect_container(s->sock, ref, NULL, live, &e);
         if (r == -ENOENT)
@@ -114,6 +119,15 @@ static int find_container(struct dk_restore *s, const char *ref, json_object **l
                 return r;
         }
         return 1;
+}
+
+/* Docker says running, but its init process is gone or a zombie. */
+static bool still_exiting(json_object *live) {
+        json_object *state = cryo_json_get(live, "State");
+        if (!json_object_get_boolean(cryo_json_get(state, "Running")))
+                return false;
+        pid_t pid = (pid_t) cryo_json_int(state, "Pid", 0);
+        return pid > 0 && !proc_alive(pid);
 }
 
 /*
@@ -140,15 +154,28 @@ static int choose_target(struct dk_restore *s, json_object **live, struct cryo_e
                                               want, id, want);
                 }
         }
+        if (*live && still_exiting(*live)) {
+                /* Right after a dump: the tree is gone, dockerd has not
+                 * seen the exit yet. */
+                for (int i = 0; i < 100 && *live && still_exiting(*live); i++) {
+                        usleep(100 * 1000);
+                        json_object_put(*live);
+                        *live = NULL;
+                        r = find_container(s, s->old_id, live, err);
+                        if (r < 0)
+                                return r;
+                }
+        }
         if (*live) {
                 json_object *state = cryo_json_get(*live, "State");
                 const char *name = strip_slash(cryo_json_str(*live, "Name", ""));
                 if (json_object_get_boolean(cryo_json_get(state, "Running")))
-                        return cryo_error_set(err, EBUSY,
-                                              "Docker container %s (%.12s) is running: stop it (docker stop %s) "
-                                              "to restore the checkpoint into it, or restore a copy under a "
-                                              "new name with --id NEW-NAME",
-                                              name, s->old_id, name);
+                        return cryo_error_set(
+                                err, EBUSY,
+                                "Docker container %s (%.12s) is running: stop it (docker stop %s) "
+                                "to restore the checkpoint into it, or restore a copy under a "
+                                "new name with --id NEW-NAME",
+                                name, s->old_id, name);
                 s->id = strdup(s->old_id);
                 s->name = strdup(name);
         } else {
@@ -162,6 +189,9 @@ static int choose_target(struct dk_restore *s, json_object **live, struct cryo_e
  * points to that image, else the id). */
 static int check_image(struct dk_restore *s, char **ref, struct cryo_error **err) {
         const char *image_id = cryo_json_str(s->saved, "Image", "");
+        if (strncmp(image_id, "sha256:", 7) != 0)
+                return cryo_error_set(err, EINVAL,
+                                      "the checkpoint does not record the container's image id");
         const char *image_name = cryo_json_str(cryo_json_get(s->saved, "Config"), "Image", image_id);
         _cleanup_free_ char *id_path = NULL, *name_esc = dk_url_escape(image_name), *name_path = NULL;
         if (!name_esc || asprintf(&id_path, "/images/%s/json", image_id) < 0 ||
@@ -180,14 +210,16 @@ static int check_image(struct dk_restore *s, char **ref, struct cryo_error **err
         if (r == -ENOENT) {
                 char other[160] = "";
                 if (name_id)
-                        snprintf(other, sizeof(other), " (the image named %s here is a different one, %.19s)",
-                                 image_name, name_id);
-                return cryo_error_set(err, ENOENT,
-                                      "image %s (%.19s) is not on this host%s: the container must be recreated "
-                                      "from the image it was dumped from. Provide it with 'docker load -i FILE' "
-                                      "(FILE from 'docker save %s' on the source host) or 'docker pull %s', then "
-                                      "restore again",
-                                      image_name, image_id, other, image_name, image_name);
+                        snprintf(other, sizeof(other),
+                                 " (the image named %s here is a different one, %.19s)", image_name,
+                                 name_id);
+                return cryo_error_set(
+                        err, ENOENT,
+                        "image %s (%.19s) is not on this host%s: the container must be recreated "
+                        "from the image it was dumped from. Provide it with 'docker load -i FILE' "
+                        "(FILE from 'docker save %s' on the source host) or 'docker pull %s', then "
+                        "restore again",
+                        image_name, image_id, other, image_name, image_name);
         }
         *ref = strdup(name_id && !strcmp(name_id, image_id) ? image_name : image_id);
         return *ref ? 0 : cryo_error_set(err, ENOMEM, "out of memory");
@@ -234,8 +266,10 @@ static int reuse_anonymous_volumes(struct dk_restore *s, json_object *host_confi
         json_object *mounts = cryo_json_get(s->saved, "Mounts");
         for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
                 json_object *m = json_object_array_get_idx(mounts, i);
-                const char *vol = cryo_json_str(m, "Name", NULL), *dest = cryo_json_str(m, "Destination", NULL);
-                if (strcmp(cryo_json_str(m, "Type", ""), "volume") || !vol || !dest || mounted_at(host_config, dest))
+                const char *vol = cryo_json_str(m, "Name", NULL),
+                           *dest = cryo_json_str(m, "Destination", NULL);
+                if (strcmp(cryo_json_str(m, "Type", ""), "volume") || !vol || !dest ||
+                    mounted_at(host_config, dest))
                         continue;
                 _cleanup_free_ char *path = NULL, *bind = NULL;
                 if (asprintf(&path, "/volumes/%s", vol) < 0)
@@ -293,7 +327,11 @@ static bool is_builtin_network(const char *name) {
 /* Docker 20.10 (API < 1.44) takes one network at create; the others are
  * connected before the start. */
 static int connect_networks(struct dk_restore *s, const char *primary, struct cryo_error **err) {
-        json_object_object_foreach(cryo_json_path(s->saved, "NetworkSettings/Networks"), net, saved_ep) {
+        json_object *networks = cryo_json_path(s->saved, "NetworkSettings/Networks");
+        /* host, none and container:X take no other network. */
+        if (!primary || !networks || !json_object_is_type(networks, json_type_object))
+                return 0;
+        json_object_object_foreach (networks, net, saved_ep) {
                 if (primary && !strcmp(net, primary))
                         continue;
                 _cleanup_free_ char *esc = dk_url_escape(net), *path = NULL;
@@ -331,11 +369,13 @@ static int create_container(struct dk_restore *s, struct cryo_error **err) {
                 return cryo_error_set(err, ENOMEM, "out of memory");
 
         const char *primary = primary_network(host_config);
-        json_object *saved_ep = primary ? cryo_json_get(cryo_json_path(s->saved, "NetworkSettings/Networks"), primary)
-                                        : NULL;
+        json_object *saved_ep =
+                primary ? cryo_json_get(cryo_json_path(s->saved, "NetworkSettings/Networks"), primary)
+                        : NULL;
         if (saved_ep) {
                 json_object *nc = json_object_new_object(), *eps = json_object_new_object();
-                json_object_object_add(eps, primary, endpoint_config(saved_ep, s->old_id, !is_builtin_network(primary)));
+                json_object_object_add(eps, primary,
+                                       endpoint_config(saved_ep, s->old_id, !is_builtin_network(primary)));
                 json_object_object_add(nc, "EndpointsConfig", eps);
                 json_object_object_add(body, "NetworkingConfig", nc);
         }
@@ -349,16 +389,20 @@ static int create_container(struct dk_restore *s, struct cryo_error **err) {
                 return cryo_error_prefix(err, "cannot create container %s from image %s", s->name, image);
         const char *id = cryo_json_str(created, "Id", NULL);
         if (!id || strlen(id) != 64)
-                return cryo_error_set(err, EPROTO, "Docker created container %s but returned no id", s->name);
+                return cryo_error_set(err, EPROTO, "Docker created container %s but returned no id",
+                                      s->name);
         if (!(s->id = strdup(id)))
                 return cryo_error_set(err, ENOMEM, "out of memory");
         s->created = true;
-        return connect_networks(s, saved_ep ? primary : NULL, err);
+        return connect_networks(s, primary, err);
 }
 
-/* Was the container started again after the dump?  Then its writable layer
- * may differ from the dumped one. */
+/* Did the container run on after the dump (--leave-running) or was it
+ * started again since?  Then its writable layer may differ from the dumped
+ * one, and the dump's diff is applied again. */
 static bool ran_since_dump(json_object *live, json_object *manifest) {
+        if (json_object_get_boolean(cryo_json_get(cryo_json_get(manifest, "options"), "leave_running")))
+                return true;
         const char *started = cryo_json_str(cryo_json_get(live, "State"), "StartedAt", "");
         const char *dumped = cryo_json_str(manifest, "created", "");
         return strlen(started) >= 19 && strlen(dumped) >= 19 && strncmp(started, dumped, 19) >= 0;
@@ -400,8 +444,8 @@ static char *hints(const struct dk_restore *s) {
 }
 
 /* dockerd's message, CRIU's cause from the kept log, and where it is. */
-static int start_failed(struct dk_restore *s, struct cryo_error *docker_err, const char *log_path, bool log_kept,
-                        struct cryo_error **err) {
+static int start_failed(struct dk_restore *s, struct cryo_error *docker_err, const char *log_path,
+                        bool log_kept, struct cryo_error **err) {
         const char *msg = docker_err && docker_err->message ? docker_err->message : "the start failed";
         int code = docker_err ? docker_err->code : EIO;
         _cleanup_free_ char *cause = NULL, *excerpt = NULL, *detail = NULL, *hint = hints(s);
@@ -420,11 +464,14 @@ static int start_failed(struct dk_restore *s, struct cryo_error *docker_err, con
                 detail = NULL;
         int r;
         if (cause)
-                r = cryo_error_set(err, code, "Docker could not start container %s from the checkpoint: CRIU restore "
-                                   "failed: %s (%s)", s->name, cause, msg);
+                r = cryo_error_set(err, code,
+                                   "Docker could not start container %s from the checkpoint: CRIU restore "
+                                   "failed: %s (%s)",
+                                   s->name, cause, msg);
         else
-                r = cryo_error_set(err, code, "Docker could not start container %s from the checkpoint: %s%s",
-                                   s->name, msg,
+                r = cryo_error_set(err, code,
+                                   "Docker could not start container %s from the checkpoint: %s%s", s->name,
+                                   msg,
                                    !log_kept && (strstr(msg, "criu") || strstr(msg, "restore"))
                                            ? " (CRIU's log was not kept: dockerd removes it with the bundle)"
                                            : "");
@@ -435,7 +482,8 @@ static int start_failed(struct dk_restore *s, struct cryo_error *docker_err, con
 
 static int start_from_checkpoint(struct dk_restore *s, struct cryo_error **err) {
         char cp_name[64];
-        snprintf(cp_name, sizeof(cp_name), "cryo-%d-%llx", (int) getpid(), (unsigned long long) cryo_now_usec());
+        snprintf(cp_name, sizeof(cp_name), "cryo-%d-%llx", (int) getpid(),
+                 (unsigned long long) cryo_now_usec());
         _cleanup_free_ char *cp_dir = NULL;
         if (asprintf(&cp_dir, "%s/containers/%s/checkpoints", s->root_dir, s->id) < 0 ||
             asprintf(&s->staged, "%s/%s", cp_dir, cp_name) < 0)
@@ -455,6 +503,7 @@ static int start_from_checkpoint(struct dk_restore *s, struct cryo_error **err) 
             asprintf(&log_path, CRYO_LOG_DIR "/%s.%s", cryo_json_str(s->ck->manifest, "name", "checkpoint"),
                      CRYO_RESTORE_LOG) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
+        _cleanup_strv_ char **tmp_before = dk_ctrd_tmp_list();
         struct dk_log_watch watch;
         bool watching = dk_log_watch_start(&watch, s->id, log_path) == 0;
         uint64_t start = cryo_now_usec();
@@ -462,6 +511,7 @@ static int start_from_checkpoint(struct dk_restore *s, struct cryo_error **err) 
         r = dk_call(s->sock, "POST", path, NULL, DK_START_TIMEOUT_MS, NULL, &derr);
         cryo_stats_add(&s->ck->stats, CRYO_PHASE_RESTORE, cryo_now_usec() - start, 0);
         bool kept = watching ? dk_log_watch_finish(&watch, r < 0) : false;
+        s->tmp_removed = tmp_before ? dk_ctrd_tmp_cleanup(s->ck, tmp_before) : 0;
         (void) fs_rm_rf(s->staged);
         free(s->staged);
         s->staged = NULL;
@@ -485,10 +535,11 @@ int dk_restore(const struct cryo_request *req, struct cryo_checkpoint *ck, json_
         uint64_t start = cryo_now_usec();
         if (json_object_get_boolean(cryo_json_get(ck->manifest, "rootfs_only")) ||
             faccessat(ck->dirfd, CRYO_CRIU_DIR "/inventory.img", F_OK, 0) < 0)
-                return cryo_error_set(err, ENOENT,
-                                      "checkpoint %s has no process images (a --rootfs-only dump?): Docker can "
-                                      "only start a container from CRIU images",
-                                      ck->path);
+                return cryo_error_set(
+                        err, ENOENT,
+                        "checkpoint %s has no process images (a --rootfs-only dump?): Docker can "
+                        "only start a container from CRIU images",
+                        ck->path);
         _cleanup_json_ json_object *config = NULL;
         int r = load_saved(ck, &config, err);
         if (r < 0)
@@ -534,8 +585,9 @@ int dk_restore(const struct cryo_request *req, struct cryo_checkpoint *ck, json_
                 char path[128];
                 snprintf(path, sizeof(path), "/containers/%s/update", s.id);
                 if (dk_call(s.sock, "POST", path, body, DK_API_TIMEOUT_MS, NULL, NULL) < 0)
-                        json_object_object_add(result, "warning",
-                                               json_object_new_string("the restart policy could not be given back"));
+                        json_object_object_add(
+                                result, "warning",
+                                json_object_new_string("the restart policy could not be given back"));
         }
 
         _cleanup_json_ json_object *after = NULL;
@@ -544,8 +596,12 @@ int dk_restore(const struct cryo_request *req, struct cryo_checkpoint *ck, json_
         json_object_object_add(result, "id", json_object_new_string(s.id));
         json_object_object_add(result, "name", json_object_new_string(s.name));
         json_object_object_add(result, "pid", json_object_new_int((int) cryo_json_int(state, "Pid", 0)));
-        json_object_object_add(result, "status", json_object_new_string(cryo_json_str(state, "Status", "unknown")));
+        json_object_object_add(result, "status",
+                               json_object_new_string(cryo_json_str(state, "Status", "unknown")));
         json_object_object_add(result, "container", json_object_new_string(same ? "same" : "new"));
-        cryo_json_add_str(result, "ip", cryo_json_str(cryo_json_get(after, "NetworkSettings"), "IPAddress", NULL));
+        if (s.tmp_removed)
+                json_object_object_add(result, "containerd_tmp_removed", json_object_new_int(s.tmp_removed));
+        cryo_json_add_str(result, "ip",
+                          cryo_json_str(cryo_json_get(after, "NetworkSettings"), "IPAddress", NULL));
         return 0;
 }
