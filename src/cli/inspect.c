@@ -38,6 +38,39 @@ static void print_report(json_object *rep) {
                 printf("Image:       %s (%s)\n", cryo_json_str(image, "name", "?"),
                        cryo_json_str(image, "config_digest", cryo_json_str(image, "digest", "?")));
 
+        json_object *c = cryo_json_get(m, "container");
+        if (c) {
+                printf("Container:   %s", cryo_json_str(c, "id", "?"));
+                if (cryo_json_get(c, "namespace"))
+                        printf(" (containerd namespace %s)", cryo_json_str(c, "namespace", ""));
+                printf("\n");
+                json_object *mem = cryo_json_path(c, "limits/memory/limit");
+                json_object *pids = cryo_json_path(c, "limits/pids/limit");
+                json_object *quota = cryo_json_path(c, "limits/cpu/quota");
+                printf("Limits:      memory %s, pids %s, cpu quota %s\n",
+                       mem ? cli_format_bytes((unsigned long long) json_object_get_int64(mem), buf) : "none",
+                       pids ? json_object_get_string(pids) : "none", quota ? json_object_get_string(quota) : "none");
+                printf("Security:    CapEff %s, no_new_privs %s, seccomp %s\n",
+                       cryo_json_str(cryo_json_path(c, "security/live"), "CapEff", "?"),
+                       cryo_json_str(cryo_json_path(c, "security/live"), "NoNewPrivs", "?"),
+                       cryo_json_str(cryo_json_path(c, "security/live"), "Seccomp", "?"));
+                json_object *ifaces = cryo_json_path(c, "network/interfaces");
+                if (ifaces) {
+                        json_object_object_foreach(ifaces, ifname, iface) {
+                                json_object *addrs = cryo_json_get(iface, "addresses");
+                                printf("Network:     %s", ifname);
+                                for (size_t i = 0; addrs && i < json_object_array_length(addrs); i++)
+                                        printf(" %s", json_object_get_string(json_object_array_get_idx(addrs, i)));
+                                if (cryo_json_get(iface, "mac"))
+                                        printf(" (%s)", cryo_json_str(iface, "mac", ""));
+                                printf("\n");
+                        }
+                }
+        }
+        json_object *docker = cryo_json_get(m, "docker");
+        if (docker)
+                printf("Docker:      %s\n", json_object_to_json_string_ext(docker, JSON_C_TO_STRING_PLAIN));
+
         json_object *procs = cryo_json_get(rep, "processes");
         if (procs && json_object_array_length(procs) > 0) {
                 printf("Processes:\n  %8s %8s  %s\n", "PID", "PPID", "COMMAND");
