@@ -55,3 +55,4 @@ const struct cryo_plugin *const *cryo_plugins(void);
 extern const struct cryo_plugin cryo_plugin_process;
 extern const struct cryo_plugin cryo_plugin_containerd;
 extern const struct cryo_plugin cryo_plugin_docker;
+extern const struct cryo_plugin cryo_plugin_runc;

@@ -7,6 +7,7 @@ static const struct cryo_plugin *const plugins[] = {
         &cryo_plugin_process,
         &cryo_plugin_containerd,
         &cryo_plugin_docker,
+        &cryo_plugin_runc,
         NULL,
 };
 
