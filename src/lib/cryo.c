@@ -117,8 +117,20 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                 return cryo_error_set(err, ENOMEM, "out of memory");
 
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        r = ckpt_create(req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT, name, plugin->name, &ck,
-                        err);
+        const char *root = req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT;
+        r = ckpt_create(root, name, plugin->name, &ck, err);
+        /* Default names have one-second resolution: a second dump within
+         * the same second gets a suffix.  A name the user gave is theirs. */
+        for (int n = 2; r == -EEXIST && !req->name && n < 100; n++) {
+                if (err)
+                        cryo_error_freep(err);
+                free(name);
+                name = NULL;
+                _cleanup_free_ char *base = ckpt_default_name(plugin->name, id);
+                if (!base || asprintf(&name, "%s-%d", base, n) < 0)
+                        return cryo_error_set(err, ENOMEM, "out of memory");
+                r = ckpt_create(root, name, plugin->name, &ck, err);
+        }
         if (r < 0)
                 return r;
         json_object_object_add(ck->manifest, "id", json_object_new_string(id));

@@ -1,18 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Engine API calls that send a body or change state (create, start,
- * update, delete, network connect).  One request per connection, as the
- * read-only client in rpc/docker.c does; the answer is parsed by
- * rpc/http.c.
+ * update, delete, network connect), over rpc/http.c like the read-only
+ * client in rpc/docker.c.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "plugins/docker/docker.h"
@@ -61,115 +56,6 @@ char *dk_url_escape(const char *s) {
         return out;
 }
 
-static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int wait_fd(int fd, short events, int64_t deadline) {
-        for (;;) {
-                int64_t left = deadline - now_ms();
-                if (left <= 0)
-                        return -ETIMEDOUT;
-                struct pollfd p = {.fd = fd, .events = events};
-                int n = poll(&p, 1, left > 1000000 ? 1000000 : (int) left);
-                if (n > 0)
-                        return 0;
-                if (n < 0 && errno != EINTR)
-                        return -errno;
-        }
-}
-
-static int send_all(int fd, const char *buf, size_t len, int64_t deadline) {
-        for (size_t off = 0; off < len;) {
-                ssize_t w = send(fd, buf + off, len - off, MSG_NOSIGNAL);
-                if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-                        int r = wait_fd(fd, POLLOUT, deadline);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                if (w < 0)
-                        return -errno;
-                off += (size_t) w;
-        }
-        return 0;
-}
-
-static int exchange(const char *sock, const char *method, const char *path, const char *body, int timeout_ms,
-                    struct http_response *resp, struct cryo_error **err) {
-        int64_t deadline = now_ms() + timeout_ms;
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(sock) >= sizeof(sa.sun_path))
-                return cryo_error_set(err, ENAMETOOLONG, "Docker socket path too long: %s", sock);
-        strcpy(sa.sun_path, sock);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return cryo_error_errno(err, errno, "socket");
-        while (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                if (errno == EINTR || (errno == EAGAIN && now_ms() < deadline)) {
-                        poll(NULL, 0, 5);
-                        continue;
-                }
-                int e = errno;
-                return cryo_error_set(err, e, "cannot connect to Docker at %s: %s%s", sock, strerror(e),
-                                      e == ENOENT || e == ECONNREFUSED ? " (is dockerd running?)"
-                                      : e == EACCES                    ? " (the socket is usually root-only)"
-                                                                       : "");
-        }
-        size_t body_len = body ? strlen(body) : 0;
-        _cleanup_free_ char *head = NULL;
-        int n = asprintf(
-                &head,
-                "%s %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: cryo/" CRYO_VERSION
-                "\r\nAccept: application/json\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
-                method, path, body ? "Content-Type: application/json\r\n" : "", body_len);
-        if (n < 0)
-                return cryo_error_set(err, ENOMEM, "out of memory");
-        int r = send_all(fd, head, (size_t) n, deadline);
-        if (r >= 0 && body_len)
-                r = send_all(fd, body, body_len, deadline);
-        if (r < 0)
-                return cryo_error_errno(err, -r, "Docker at %s: sending %s %s", sock, method, path);
-
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 0;
-        for (;;) {
-                if (cap - len < 4096) {
-                        cap = cap ? cap * 2 : 16384;
-                        char *nb = realloc(buf, cap);
-                        if (!nb)
-                                return cryo_error_set(err, ENOMEM, "out of memory");
-                        buf = nb;
-                }
-                ssize_t got = read(fd, buf + len, cap - len - 1);
-                if (got > 0) {
-                        len += (size_t) got;
-                        if (len > HTTP_MAX_RESPONSE)
-                                return cryo_error_set(err, EMSGSIZE,
-                                                      "Docker at %s: answer to %s %s too large", sock,
-                                                      method, path);
-                        continue;
-                }
-                if (got == 0)
-                        break;
-                if (errno != EAGAIN && errno != EINTR)
-                        return cryo_error_errno(err, errno, "Docker at %s: reading the answer to %s %s",
-                                                sock, method, path);
-                r = wait_fd(fd, POLLIN, deadline);
-                if (r == -ETIMEDOUT)
-                        return cryo_error_set(err, ETIMEDOUT, "Docker at %s: no answer to %s %s within %d s",
-                                              sock, method, path, timeout_ms / 1000);
-                if (r < 0)
-                        return cryo_error_errno(err, -r, "poll");
-        }
-        r = http_parse_response(buf ? buf : "", len, resp, err);
-        if (r < 0)
-                return cryo_error_prefix(err, "Docker at %s: answer to %s %s", sock, method, path);
-        return 0;
-}
-
 static int status_errno(int status) {
         switch (status) {
         case 304:
@@ -209,7 +95,7 @@ int dk_call(const char *sock, const char *method, const char *path, json_object 
                                           body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
                                 : NULL;
         __attribute__((cleanup(http_response_clear))) struct http_response resp = {0};
-        int r = exchange(sock, method, path, text, timeout_ms, &resp, err);
+        int r = http_unix_request(sock, "Docker", method, path, text, timeout_ms, &resp, err);
         if (r < 0)
                 return r;
         _cleanup_json_ json_object *o = resp.body_len ? json_tokener_parse(resp.body) : NULL;
