@@ -156,6 +156,12 @@ static int hash_tree(int dirfd, const char *prefix, json_object *files, uint64_t
                 if (!S_ISREG(st.st_mode))
                         continue;
                 (void) fchmodat(dirfd, de->d_name, 0600, 0);
+                /* Start the write-back now, so the disk works while the
+                 * checksums are computed and the final fsync has less to
+                 * wait for. */
+                _cleanup_close_ int wfd = openat(dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (wfd >= 0)
+                        (void) sync_file_range(wfd, 0, 0, SYNC_FILE_RANGE_WRITE);
                 char hex[SHA256_HEX_LEN + 1];
                 uint64_t size = 0;
                 int r = sha256_file(dirfd, de->d_name, hex, &size, err);
