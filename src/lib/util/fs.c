@@ -122,14 +122,9 @@ static int sync_tree_at(int dirfd, int depth, struct cryo_error **err) {
         if (depth > 64)
                 return cryo_error_set(err, ELOOP, "directory tree too deep");
 
-        int dupfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-        if (dupfd < 0)
-                return cryo_error_errno(err, errno, "cannot duplicate directory fd");
-        _cleanup_closedir_ DIR *d = fdopendir(dupfd);
-        if (!d) {
-                close(dupfd);
+        _cleanup_closedir_ DIR *d = fs_opendir_at(dirfd);
+        if (!d)
                 return cryo_error_errno(err, errno, "cannot read directory");
-        }
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -159,14 +154,9 @@ int fs_sync_tree(int dirfd, struct cryo_error **err) {
 static int tree_size_at(int dirfd, int depth, uint64_t *bytes) {
         if (depth > 64)
                 return -ELOOP;
-        int dupfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-        if (dupfd < 0)
+        _cleanup_closedir_ DIR *d = fs_opendir_at(dirfd);
+        if (!d)
                 return -errno;
-        _cleanup_closedir_ DIR *d = fdopendir(dupfd);
-        if (!d) {
-                close(dupfd);
-                return -errno;
-        }
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -192,6 +182,19 @@ static int tree_size_at(int dirfd, int depth, uint64_t *bytes) {
 int fs_tree_size(int dirfd, uint64_t *bytes) {
         *bytes = 0;
         return tree_size_at(dirfd, 0, bytes);
+}
+
+DIR *fs_opendir_at(int dirfd) {
+        int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return NULL;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+        }
+        return d;
 }
 
 bool fs_is_dir(const char *path) {

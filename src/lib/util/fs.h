@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,5 +26,9 @@ int fs_sync_tree(int dirfd, struct cryo_error **err);
 /* Total apparent size of regular files below dirfd. */
 int fs_tree_size(int dirfd, uint64_t *bytes);
 bool fs_is_dir(const char *path);
+/* Lists dirfd from its start, through a new open file description: a
+ * dup() would share the offset, so a second listing of the same fd would
+ * see nothing.  NULL with errno set on failure. */
+DIR *fs_opendir_at(int dirfd);
 /* Joins two path components with exactly one '/'. Returns NULL on ENOMEM. */
 char *fs_path_join(const char *a, const char *b);

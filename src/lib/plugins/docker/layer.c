@@ -229,12 +229,9 @@ int dk_stage_images(struct cryo_checkpoint *ck, const char *dest, struct cryo_er
         if (mkdir(dest, 0700) < 0)
                 return cryo_error_errno(err, errno, "cannot create %s", dest);
         _cleanup_close_ int dst = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int dupfd = dup(src);
-        _cleanup_closedir_ DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+        _cleanup_closedir_ DIR *d = fs_opendir_at(src);
         if (dst < 0 || !d) {
                 r = cryo_error_errno(err, errno, "cannot open %s", dst < 0 ? dest : CRYO_CRIU_DIR);
-                if (!d && dupfd >= 0)
-                        close(dupfd);
                 goto fail;
         }
         struct dirent *de;
@@ -387,13 +384,9 @@ static bool same_bytes(int a_dir, int b_dir, const char *name, off_t size) {
 
 static bool holds_our_images(int ours, int dir) {
         size_t count = 0, theirs = 0;
-        int dupfd = dup(ours);
-        _cleanup_closedir_ DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
-        if (!d) {
-                if (dupfd >= 0)
-                        close(dupfd);
+        _cleanup_closedir_ DIR *d = fs_opendir_at(ours);
+        if (!d)
                 return false;
-        }
         struct dirent *de;
         while ((de = readdir(d))) {
                 struct stat a, b;
@@ -408,13 +401,9 @@ static bool holds_our_images(int ours, int dir) {
                     !same_bytes(ours, dir, de->d_name, a.st_size))
                         return false;
         }
-        int dupfd2 = dup(dir);
-        _cleanup_closedir_ DIR *t = dupfd2 >= 0 ? fdopendir(dupfd2) : NULL;
-        if (!t) {
-                if (dupfd2 >= 0)
-                        close(dupfd2);
+        _cleanup_closedir_ DIR *t = fs_opendir_at(dir);
+        if (!t)
                 return false;
-        }
         while ((de = readdir(t)))
                 if (de->d_name[0] != '.')
                         theirs++;
