@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "format/prehash.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -63,12 +62,7 @@ int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck,
         unsigned timerfds_fixed = 0;
         dump->leave_stopped = true;
         dump->timerfds_fixed = &timerfds_fixed;
-        /* Hash the memory images on the other core while CRIU writes them. */
-        _cleanup_prehash_ struct ckpt_prehash *prehash = NULL;
-        (void) ckpt_prehash_start(dump->images_fd, &prehash, NULL);
         int r = engine_dump(dump, &ck->stats, err);
-        if (prehash && r >= 0)
-                ckpt_add_prehashed(ck, CRYO_CRIU_DIR, ckpt_prehash_finish(prehash));
         if (r < 0) {
                 /* Harmless if CRIU already resumed it. */
                 signal_tree(dump->pid, SIGCONT);

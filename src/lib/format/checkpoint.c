@@ -116,34 +116,10 @@ const char *ckpt_type(const struct cryo_checkpoint *ck) {
         return cryo_json_str(ck->manifest, "type", "unknown");
 }
 
-void ckpt_add_prehashed(struct cryo_checkpoint *ck, const char *subdir, json_object *sums) {
-        if (!sums)
-                return;
-        if (!ck->prehashed)
-                ck->prehashed = json_object_new_object();
-        json_object_object_foreach(sums, name, entry) {
-                char *rel = fs_path_join(subdir, name);
-                if (rel)
-                        json_object_object_add(ck->prehashed, rel, json_object_get(entry));
-                free(rel);
-        }
-        json_object_put(sums);
-}
-
-/* The sum computed during the dump, if the file is still what was hashed. */
-static const char *prehashed_sum(json_object *prehashed, const char *rel, const struct stat *st) {
-        json_object *e = cryo_json_get(prehashed, rel);
-        if (!e || cryo_json_int(e, "size", -1) != (int64_t) st->st_size ||
-            cryo_json_int(e, "ino", -1) != (int64_t) st->st_ino ||
-            cryo_json_int(e, "mtime_ns", -1) != (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec)
-                return NULL;
-        return cryo_json_str(e, "sha256", NULL);
-}
-
 /* Hashes every regular file below dirfd into `files` ("sub/dir/name" keys),
  * tightening permissions on the way: checkpoints hold process memory. */
-static int hash_tree(int dirfd, const char *prefix, json_object *files, json_object *prehashed, uint64_t *bytes,
-                     int depth, struct cryo_error **err) {
+static int hash_tree(int dirfd, const char *prefix, json_object *files, uint64_t *bytes, int depth,
+                     struct cryo_error **err) {
         if (depth > 32)
                 return cryo_error_set(err, ELOOP, "checkpoint tree too deep at %s", prefix);
         _cleanup_closedir_ DIR *d = fs_opendir_at(dirfd);
@@ -167,7 +143,7 @@ static int hash_tree(int dirfd, const char *prefix, json_object *files, json_obj
                         if (sub < 0)
                                 return cryo_error_errno(err, errno, "cannot open %s", rel);
                         (void) fchmod(sub, 0700);
-                        int r = hash_tree(sub, rel, files, prehashed, bytes, depth + 1, err);
+                        int r = hash_tree(sub, rel, files, bytes, depth + 1, err);
                         if (r < 0)
                                 return r;
                         continue;
@@ -182,15 +158,10 @@ static int hash_tree(int dirfd, const char *prefix, json_object *files, json_obj
                 if (wfd >= 0)
                         (void) sync_file_range(wfd, 0, 0, SYNC_FILE_RANGE_WRITE);
                 char hex[SHA256_HEX_LEN + 1];
-                uint64_t size = (uint64_t) st.st_size;
-                const char *known = prehashed_sum(prehashed, rel, &st);
-                if (known && strlen(known) == SHA256_HEX_LEN) {
-                        memcpy(hex, known, sizeof(hex));
-                } else {
-                        int r = sha256_file(dirfd, de->d_name, hex, &size, err);
-                        if (r < 0)
-                                return r;
-                }
+                uint64_t size = 0;
+                int r = sha256_file(dirfd, de->d_name, hex, &size, err);
+                if (r < 0)
+                        return r;
                 json_object *entry = json_object_new_object();
                 json_object_object_add(entry, "size", json_object_new_uint64(size));
                 json_object_object_add(entry, "sha256", json_object_new_string(hex));
@@ -209,7 +180,7 @@ int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err) {
         if (!files)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         json_object_object_add(ck->manifest, "files", files);
-        int r = hash_tree(ck->dirfd, "", files, ck->prehashed, &bytes, 0, err);
+        int r = hash_tree(ck->dirfd, "", files, &bytes, 0, err);
         if (r < 0)
                 return cryo_error_prefix(err, "cannot checksum the checkpoint");
         r = fs_sync_tree(ck->dirfd, err);
@@ -339,7 +310,6 @@ void ckpt_free(struct cryo_checkpoint *ck) {
         if (ck->writing && !ck->committed && ck->path)
                 (void) fs_rm_rf(ck->path);
         json_object_put(ck->manifest);
-        json_object_put(ck->prehashed);
         free(ck->path);
         free(ck->final_path);
         free(ck);

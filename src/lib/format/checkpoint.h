@@ -29,9 +29,6 @@ struct cryo_checkpoint {
         /* Writer only: root of a tree a dump left stopped, to be killed
          * once the checkpoint is committed or resumed if it is not. */
         pid_t stopped_root;
-        /* Writer only: checksums computed during the dump (prehash.h),
-         * keyed by path in the checkpoint. */
-        json_object *prehashed;
 };
 
 enum ckpt_verify {
@@ -51,9 +48,6 @@ static inline void ckpt_freep(struct cryo_checkpoint **ck) {
         *ck = NULL;
 }
 #define _cleanup_ckpt_ __attribute__((cleanup(ckpt_freep)))
-
-/* Adds sums from ckpt_prehash_finish() for files of `subdir`; takes `sums`. */
-void ckpt_add_prehashed(struct cryo_checkpoint *ck, const char *subdir, json_object *sums);
 
 /* Opens (creating when writing) a subdirectory, e.g. CRYO_CRIU_DIR. */
 int ckpt_open_subdir(struct cryo_checkpoint *ck, const char *name, bool create, int *fd,

@@ -14,8 +14,6 @@
 #include <cmocka.h>
 
 #include "format/checkpoint.h"
-#include "format/prehash.h"
-#include "format/sha256.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -229,34 +227,6 @@ static void test_directory_listed_twice(void **state) {
         assert_int_equal(list_count(fd), first);
 }
 
-static void test_prehash_follows_a_growing_file(void **state) {
-        (void) state;
-        char dir[] = "/tmp/cryo-unit-prehash.XXXXXX";
-        assert_non_null(mkdtemp(dir));
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-        struct ckpt_prehash *p = NULL;
-        assert_int_equal(ckpt_prehash_start(dfd, &p, NULL), 0);
-        /* Written in pieces while the thread follows, like CRIU's pages. */
-        _cleanup_close_ int f = openat(dfd, "pages-1.img", O_WRONLY | O_CREAT, 0600);
-        static char chunk[1 << 16];
-        for (int i = 0; i < 64; i++) {
-                memset(chunk, i, sizeof(chunk));
-                assert_int_equal(write(f, chunk, sizeof(chunk)), (ssize_t) sizeof(chunk));
-        }
-        assert_int_equal(fs_write_file(dfd, "other.img", "x", 1, 0600, NULL), 0);
-        _cleanup_json_ json_object *sums = ckpt_prehash_finish(p);
-        ckpt_prehash_free(p);
-        assert_non_null(sums);
-        assert_null(cryo_json_get(sums, "other.img"));
-        char hex[SHA256_HEX_LEN + 1];
-        uint64_t size = 0;
-        assert_int_equal(sha256_file(dfd, "pages-1.img", hex, &size, NULL), 0);
-        json_object *e = cryo_json_get(sums, "pages-1.img");
-        assert_string_equal(cryo_json_str(e, "sha256", ""), hex);
-        assert_int_equal(cryo_json_int(e, "size", 0), (int64_t) size);
-        assert_int_equal(fs_rm_rf(dir), 0);
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_commit_is_atomic_and_private),
@@ -271,7 +241,6 @@ int main(void) {
                 cmocka_unit_test(test_list),
                 cmocka_unit_test(test_default_name),
                 cmocka_unit_test(test_directory_listed_twice),
-                cmocka_unit_test(test_prehash_follows_a_growing_file),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
