@@ -10,17 +10,16 @@
 #include "util/json.h"
 
 static void export_usage(FILE *out) {
-        fprintf(out,
-                "Usage: cryo export DIR [-o FILE] [--level N] [--threads N] [--json]\n"
-                "\n"
-                "Writes checkpoint DIR as one zstd-compressed tar (default DIR.tar.zst),\n"
-                "root-only, for moving it to another host or keeping it as a backup.\n"
-                "'cryo import FILE' or 'cryo restore --checkpoint-dir FILE' take it back.\n"
-                "\n"
-                "  -o, --output FILE   archive to write\n"
-                "      --level N       zstd level (default 1: fast; up to 19)\n"
-                "      --threads N     compression threads (default: one per CPU)\n"
-                "  -j, --json          print the result as JSON\n");
+        fprintf(out, "Usage: cryo export DIR [-o FILE] [--level N] [--threads N] [--json]\n"
+                     "\n"
+                     "Writes checkpoint DIR as one zstd-compressed tar (default DIR.tar.zst),\n"
+                     "root-only, for moving it to another host or keeping it as a backup.\n"
+                     "'cryo import FILE' or 'cryo restore --checkpoint-dir FILE' take it back.\n"
+                     "\n"
+                     "  -o, --output FILE   archive to write\n"
+                     "      --level N       zstd level (default 1: fast; up to 19)\n"
+                     "      --threads N     compression threads (default: one per CPU)\n"
+                     "  -j, --json          print the result as JSON\n");
 }
 
 static int parse_int(const char *cmd, const char *what, const char *arg, int lo, int hi, int *out) {
@@ -34,7 +33,7 @@ static int parse_int(const char *cmd, const char *what, const char *arg, int lo,
 
 int cli_export(int argc, char **argv) {
         static const struct option longopts[] = {
-                {"output", required_argument, NULL, 'o'}, {"level", required_argument, NULL, 'l'},
+                {"output", required_argument, NULL, 'o'},  {"level", required_argument, NULL, 'l'},
                 {"threads", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
                 {"help", no_argument, NULL, 'h'},          {},
         };
@@ -101,7 +100,8 @@ int cli_import(int argc, char **argv) {
                 } else if (opt == 'h') {
                         printf("Usage: cryo import FILE [--dir ROOT]\n"
                                "\n"
-                               "Extracts an exported checkpoint under ROOT (default " CRYO_DEFAULT_ROOT "),\n"
+                               "Extracts an exported checkpoint under ROOT (default " CRYO_DEFAULT_ROOT
+                               "),\n"
                                "verifies every checksum, and prints its path.\n");
                         return 0;
                 } else {

@@ -7,12 +7,11 @@
 #include "util/json.h"
 
 static void usage(FILE *out) {
-        fprintf(out,
-                "Usage: cryo check [--json]\n"
-                "\n"
-                "Tells whether this host can checkpoint and restore: CRIU version and\n"
-                "features, kernel features, and which container runtimes answer.\n"
-                "Exits 0 when the host is ready.\n");
+        fprintf(out, "Usage: cryo check [--json]\n"
+                     "\n"
+                     "Tells whether this host can checkpoint and restore: CRIU version and\n"
+                     "features, kernel features, and which container runtimes answer.\n"
+                     "Exits 0 when the host is ready.\n");
 }
 
 static const char *yes(json_object *o, const char *key) {
@@ -51,23 +50,26 @@ int cli_check(int argc, char **argv) {
                 printf("CRIU:                %s\n", cryo_json_str(criu, "error", ""));
         else
                 printf("CRIU:                %s (%s)\n", cryo_json_str(criu, "version", "?"),
-                       json_object_get_boolean(cryo_json_get(criu, "version_ok")) ? "ok" : "too old: need >= 4.2");
+                       json_object_get_boolean(cryo_json_get(criu, "version_ok")) ? "ok"
+                                                                                  : "too old: need >= 4.2");
         json_object *f = cryo_json_get(criu, "features");
         if (f)
                 printf("  memory tracking:   %s\n  lazy pages:        %s\n  pidfd store:       %s\n",
                        yes(f, "mem_track"), yes(f, "lazy_pages"), yes(f, "pidfd_store"));
-        printf("Kernel:              %s %s\n", cryo_json_str(k, "kernel", "?"), cryo_json_str(k, "arch", "?"));
+        printf("Kernel:              %s %s\n", cryo_json_str(k, "kernel", "?"),
+               cryo_json_str(k, "arch", "?"));
         printf("  checkpoint/restore: %s\n  overlayfs:         %s\n  userfaultfd:       %s\n"
                "  time namespace:    %s\n  cgroups:           %s\n",
-               yes(k, "checkpoint_restore"), yes(k, "overlayfs"), yes(k, "userfaultfd"), yes(k, "time_namespace"),
-               cryo_json_str(k, "cgroups", "?"));
+               yes(k, "checkpoint_restore"), yes(k, "overlayfs"), yes(k, "userfaultfd"),
+               yes(k, "time_namespace"), cryo_json_str(k, "cgroups", "?"));
         printf("Runtimes:\n");
-        json_object_object_foreach(cryo_json_get(rep, "runtimes"), name, rt) {
+        json_object_object_foreach (cryo_json_get(rep, "runtimes"), name, rt) {
                 if (cryo_json_get(rt, "version"))
-                        printf("  %-18s %s (%s, %s)\n", name, yes(rt, "answers"), cryo_json_str(rt, "socket", ""),
-                               cryo_json_str(rt, "version", ""));
+                        printf("  %-18s %s (%s, %s)\n", name, yes(rt, "answers"),
+                               cryo_json_str(rt, "socket", ""), cryo_json_str(rt, "version", ""));
                 else if (cryo_json_get(rt, "socket"))
-                        printf("  %-18s %s (%s)\n", name, yes(rt, "answers"), cryo_json_str(rt, "socket", ""));
+                        printf("  %-18s %s (%s)\n", name, yes(rt, "answers"),
+                               cryo_json_str(rt, "socket", ""));
                 else
                         printf("  %-18s %s\n", name, yes(rt, "installed"));
         }

@@ -44,22 +44,17 @@ char *cli_format_bytes(unsigned long long bytes, char buf[32]);
  * cli_parse_common() handles one getopt result; returns 1 if it consumed
  * it, 0 if not, negative on a bad value.
  */
-#define CLI_COMMON_LONG_OPTIONS                                                    \
-        {"type", required_argument, NULL, 't'},                                    \
-        {"namespace", required_argument, NULL, 'n'},                               \
-        {"address", required_argument, NULL, 'a'},                                 \
-        {"json", no_argument, NULL, 'j'},                                          \
-        {"tcp-established", no_argument, NULL, 1000},                              \
-        {"file-locks", no_argument, NULL, 1001},                                   \
-        {"shell-job", no_argument, NULL, 1002},                                    \
-        {"ext-unix-sk", no_argument, NULL, 1003},                                  \
-        {"link-remap", no_argument, NULL, 1004},                                   \
-        {"ghost-limit", required_argument, NULL, 1005},                            \
-        {"manage-cgroups-mode", required_argument, NULL, 1006},                    \
-        {"external", required_argument, NULL, 1007},                               \
-        {"log-level", required_argument, NULL, 1008},                              \
-        {"runtime-root", required_argument, NULL, 1009},                           \
-        {"help", no_argument, NULL, 'h'}
+#define CLI_COMMON_LONG_OPTIONS                                                                            \
+        {"type", required_argument, NULL, 't'}, {"namespace", required_argument, NULL, 'n'},               \
+                {"address", required_argument, NULL, 'a'}, {"json", no_argument, NULL, 'j'},               \
+                {"tcp-established", no_argument, NULL, 1000}, {"file-locks", no_argument, NULL, 1001},     \
+                {"shell-job", no_argument, NULL, 1002}, {"ext-unix-sk", no_argument, NULL, 1003},          \
+                {"link-remap", no_argument, NULL, 1004}, {"ghost-limit", required_argument, NULL, 1005},   \
+                {"manage-cgroups-mode", required_argument, NULL, 1006},                                    \
+                {"external", required_argument, NULL, 1007}, {"log-level", required_argument, NULL, 1008}, \
+                {"runtime-root", required_argument, NULL, 1009}, {                                         \
+                "help", no_argument, NULL, 'h'                                                             \
+        }
 
 struct cli_common {
         struct cryo_request req;

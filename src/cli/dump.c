@@ -15,8 +15,7 @@ static void usage(FILE *out) {
                 "Usage: cryo dump --type TYPE (--pid PID | --id ID) [OPTIONS]\n"
                 "       cryo dump TYPE (PID | ID) [OPTIONS]\n"
                 "\n"
-                "Checkpoints a source into a new directory under --dir (default " CRYO_DEFAULT_ROOT
-                ")\n"
+                "Checkpoints a source into a new directory under --dir (default " CRYO_DEFAULT_ROOT ")\n"
                 "and prints its path.  The source is stopped once the checkpoint is safely\n"
                 "written (unless --leave-running) and keeps running if the dump fails.\n"
                 "\n"

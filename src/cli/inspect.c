@@ -8,15 +8,14 @@
 #include "util/json.h"
 
 static void usage(FILE *out) {
-        fprintf(out,
-                "Usage: cryo inspect [--json] [--verify] DIR\n"
-                "\n"
-                "Shows a checkpoint's manifest: type, source, host, options, processes,\n"
-                "per-phase statistics and file sizes.\n"
-                "\n"
-                "      --verify   check every file's SHA-256 (default: sizes only)\n"
-                "  -j, --json     the whole report as JSON\n"
-                "  -h, --help     this text\n");
+        fprintf(out, "Usage: cryo inspect [--json] [--verify] DIR\n"
+                     "\n"
+                     "Shows a checkpoint's manifest: type, source, host, options, processes,\n"
+                     "per-phase statistics and file sizes.\n"
+                     "\n"
+                     "      --verify   check every file's SHA-256 (default: sizes only)\n"
+                     "  -j, --json     the whole report as JSON\n"
+                     "  -h, --help     this text\n");
 }
 
 static void print_report(json_object *rep) {
@@ -49,18 +48,20 @@ static void print_report(json_object *rep) {
                 json_object *quota = cryo_json_path(c, "limits/cpu/quota");
                 printf("Limits:      memory %s, pids %s, cpu quota %s\n",
                        mem ? cli_format_bytes((unsigned long long) json_object_get_int64(mem), buf) : "none",
-                       pids ? json_object_get_string(pids) : "none", quota ? json_object_get_string(quota) : "none");
+                       pids ? json_object_get_string(pids) : "none",
+                       quota ? json_object_get_string(quota) : "none");
                 printf("Security:    CapEff %s, no_new_privs %s, seccomp %s\n",
                        cryo_json_str(cryo_json_path(c, "security/live"), "CapEff", "?"),
                        cryo_json_str(cryo_json_path(c, "security/live"), "NoNewPrivs", "?"),
                        cryo_json_str(cryo_json_path(c, "security/live"), "Seccomp", "?"));
                 json_object *ifaces = cryo_json_path(c, "network/interfaces");
                 if (ifaces) {
-                        json_object_object_foreach(ifaces, ifname, iface) {
+                        json_object_object_foreach (ifaces, ifname, iface) {
                                 json_object *addrs = cryo_json_get(iface, "addresses");
                                 printf("Network:     %s", ifname);
                                 for (size_t i = 0; addrs && i < json_object_array_length(addrs); i++)
-                                        printf(" %s", json_object_get_string(json_object_array_get_idx(addrs, i)));
+                                        printf(" %s",
+                                               json_object_get_string(json_object_array_get_idx(addrs, i)));
                                 if (cryo_json_get(iface, "mac"))
                                         printf(" (%s)", cryo_json_str(iface, "mac", ""));
                                 printf("\n");
@@ -85,9 +86,10 @@ static void print_report(json_object *rep) {
         json_object *files = cryo_json_get(m, "files");
         if (files) {
                 printf("Files:\n");
-                json_object_object_foreach(files, name, entry) {
+                json_object_object_foreach (files, name, entry) {
                         printf("  %10s  %s\n",
-                               cli_format_bytes((unsigned long long) cryo_json_int(entry, "size", 0), buf), name);
+                               cli_format_bytes((unsigned long long) cryo_json_int(entry, "size", 0), buf),
+                               name);
                 }
         }
 }

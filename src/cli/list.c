@@ -7,14 +7,13 @@
 #include "util/json.h"
 
 static void usage(FILE *out) {
-        fprintf(out,
-                "Usage: cryo list [--dir DIR] [--json]\n"
-                "\n"
-                "Lists the checkpoints under DIR (default " CRYO_DEFAULT_ROOT ").\n"
-                "\n"
-                "  -d, --dir DIR  checkpoint root\n"
-                "  -j, --json     as a JSON array\n"
-                "  -h, --help     this text\n");
+        fprintf(out, "Usage: cryo list [--dir DIR] [--json]\n"
+                     "\n"
+                     "Lists the checkpoints under DIR (default " CRYO_DEFAULT_ROOT ").\n"
+                     "\n"
+                     "  -d, --dir DIR  checkpoint root\n"
+                     "  -j, --json     as a JSON array\n"
+                     "  -h, --help     this text\n");
 }
 
 int cli_list(int argc, char **argv) {
@@ -62,8 +61,8 @@ int cli_list(int argc, char **argv) {
         for (size_t i = 0; i < n; i++) {
                 json_object *o = json_object_array_get_idx(list, i);
                 char buf[32];
-                printf("%-12s %-24.24s %-21s %10s  %s\n", cryo_json_str(o, "type", "?"), cryo_json_str(o, "id", "?"),
-                       cryo_json_str(o, "created", "?"),
+                printf("%-12s %-24.24s %-21s %10s  %s\n", cryo_json_str(o, "type", "?"),
+                       cryo_json_str(o, "id", "?"), cryo_json_str(o, "created", "?"),
                        cli_format_bytes((unsigned long long) cryo_json_int(o, "size", 0), buf),
                        cryo_json_str(o, "path", "?"));
         }

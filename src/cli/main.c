@@ -16,23 +16,21 @@ static const struct cli_command commands[] = {
 };
 
 static void usage(FILE *out) {
-        fprintf(out,
-                "Usage: cryo COMMAND [OPTIONS]\n"
-                "\n"
-                "Checkpoint running containers and processes with CRIU, and restore them\n"
-                "here or on another host.\n"
-                "\n"
-                "Commands:\n");
+        fprintf(out, "Usage: cryo COMMAND [OPTIONS]\n"
+                     "\n"
+                     "Checkpoint running containers and processes with CRIU, and restore them\n"
+                     "here or on another host.\n"
+                     "\n"
+                     "Commands:\n");
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-        fprintf(out,
-                "\n"
-                "Examples:\n"
-                "  cryo dump --type containerd --namespace moby --id <container-id>\n"
-                "  cryo restore --type containerd --checkpoint-dir <path>\n"
-                "  cryo dump --type process --pid 1234\n"
-                "\n"
-                "Run 'cryo COMMAND --help' for a command's options.  --version prints the version.\n");
+        fprintf(out, "\n"
+                     "Examples:\n"
+                     "  cryo dump --type containerd --namespace moby --id <container-id>\n"
+                     "  cryo restore --type containerd --checkpoint-dir <path>\n"
+                     "  cryo dump --type process --pid 1234\n"
+                     "\n"
+                     "Run 'cryo COMMAND --help' for a command's options.  --version prints the version.\n");
 }
 
 int main(int argc, char **argv) {

@@ -67,7 +67,7 @@ void cli_print_stats(FILE *out, json_object *stats) {
         json_object *phases = cryo_json_get(stats, "phases");
         if (!phases)
                 return;
-        json_object_object_foreach(phases, name, val) {
+        json_object_object_foreach (phases, name, val) {
                 char buf[32];
                 long long usec = (long long) cryo_json_int(val, "usec", 0);
                 long long bytes = (long long) cryo_json_int(val, "bytes", 0);
@@ -113,7 +113,8 @@ int cli_parse_common(const char *cmd, int opt, const char *arg, struct cli_commo
                 errno = 0;
                 unsigned long long v = strtoull(arg, &end, 10);
                 if (errno || !end || (*end && strcmp(end, "M") && strcmp(end, "K")) || v == 0)
-                        return cli_usage_error(cmd, "bad --ghost-limit '%s' (bytes, or NK / NM)", arg), -EINVAL;
+                        return cli_usage_error(cmd, "bad --ghost-limit '%s' (bytes, or NK / NM)", arg),
+                               -EINVAL;
                 v *= *end == 'M' ? 1u << 20 : *end == 'K' ? 1u << 10 : 1;
                 if (v > 0xffffffffull)
                         return cli_usage_error(cmd, "--ghost-limit too large"), -EINVAL;
@@ -121,10 +122,11 @@ int cli_parse_common(const char *cmd, int opt, const char *arg, struct cli_commo
                 return 1;
         }
         case 1006:
-                if (strcmp(arg, "soft") && strcmp(arg, "full") && strcmp(arg, "strict") && strcmp(arg, "ignore") &&
-                    strcmp(arg, "props"))
-                        return cli_usage_error(cmd, "bad --manage-cgroups-mode '%s' (soft|full|strict|ignore|props)",
-                                               arg),
+                if (strcmp(arg, "soft") && strcmp(arg, "full") && strcmp(arg, "strict") &&
+                    strcmp(arg, "ignore") && strcmp(arg, "props"))
+                        return cli_usage_error(
+                                       cmd, "bad --manage-cgroups-mode '%s' (soft|full|strict|ignore|props)",
+                                       arg),
                                -EINVAL;
                 free(req->criu.cgroup_mode);
                 req->criu.cgroup_mode = strdup(arg);

@@ -67,7 +67,8 @@ int cryo_import(const char *archive, const char *root, char **path_out, struct c
                 return r;
         _cleanup_free_ char *tmp = fs_path_join(root, ".import.tmp-XXXXXX");
         if (!tmp || !mkdtemp(tmp))
-                return cryo_error_errno(err, tmp ? errno : ENOMEM, "cannot create a directory under %s", root);
+                return cryo_error_errno(err, tmp ? errno : ENOMEM, "cannot create a directory under %s",
+                                        root);
 
         _cleanup_free_ char *final = NULL;
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;

@@ -24,7 +24,8 @@ static const struct cryo_plugin *plugin_for(const char *type, struct cryo_error 
                                 strncat(known, ", ", sizeof(known) - strlen(known) - 1);
                         strncat(known, (*q)->name, sizeof(known) - strlen(known) - 1);
                 }
-                cryo_error_set(err, EINVAL, "unknown checkpoint type '%s' (known: %s)", type ? type : "", known);
+                cryo_error_set(err, EINVAL, "unknown checkpoint type '%s' (known: %s)", type ? type : "",
+                               known);
         }
         return p;
 }
@@ -73,7 +74,8 @@ int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck,
                 /* Recorded so that a reader of the images knows they differ
                  * from what CRIU wrote (criu issue #3162). */
                 json_object *notes = json_object_new_object();
-                json_object_object_add(notes, "expired_timerfds_rearmed", json_object_new_int((int) timerfds_fixed));
+                json_object_object_add(notes, "expired_timerfds_rearmed",
+                                       json_object_new_int((int) timerfds_fixed));
                 json_object_object_add(ck->manifest, "engine_notes", notes);
         }
         return 0;
@@ -178,7 +180,8 @@ static bool restorable_as(struct cryo_checkpoint *ck, const char *as) {
         if (!strcmp(type, "docker") && !strcmp(as, "containerd"))
                 return true;
         if (!strcmp(type, "containerd") && !strcmp(as, "docker"))
-                return !strcmp(cryo_json_str(cryo_json_get(ck->manifest, "source"), "namespace", ""), "moby");
+                return !strcmp(cryo_json_str(cryo_json_get(ck->manifest, "source"), "namespace", ""),
+                               "moby");
         return false;
 }
 
@@ -189,8 +192,8 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         struct stat st;
         /* An exported archive is imported first (verified on the way in). */
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-                int r = cryo_import(path, req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT, &imported,
-                                    err);
+                int r = cryo_import(path, req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT,
+                                    &imported, err);
                 if (r < 0)
                         return r;
                 path = imported;

@@ -72,9 +72,11 @@ int cryo_host_check(json_object **out, struct cryo_error **err) {
         bool cr = path_exists("/proc/sys/kernel/ns_last_pid");
         json_object_object_add(kernel, "checkpoint_restore", json_object_new_boolean(cr));
         json_object_object_add(kernel, "overlayfs", json_object_new_boolean(filesystem_known("overlay")));
-        json_object_object_add(kernel, "userfaultfd",
-                               json_object_new_boolean(path_exists("/proc/sys/vm/unprivileged_userfaultfd")));
-        json_object_object_add(kernel, "time_namespace", json_object_new_boolean(path_exists("/proc/self/ns/time")));
+        json_object_object_add(
+                kernel, "userfaultfd",
+                json_object_new_boolean(path_exists("/proc/sys/vm/unprivileged_userfaultfd")));
+        json_object_object_add(kernel, "time_namespace",
+                               json_object_new_boolean(path_exists("/proc/self/ns/time")));
         json_object_object_add(kernel, "cgroups", json_object_new_string(cgroup_layout()));
         json_object_object_add(rep, "kernel", kernel);
         ready = ready && cr && geteuid() == 0;
@@ -97,8 +99,9 @@ int cryo_host_check(json_object **out, struct cryo_error **err) {
                 json_object_object_add(rt, runtimes[i].name, o);
         }
         json_object *runc = json_object_new_object();
-        json_object_object_add(runc, "installed", json_object_new_boolean(path_exists("/usr/sbin/runc") ||
-                                                                          path_exists("/usr/bin/runc")));
+        json_object_object_add(
+                runc, "installed",
+                json_object_new_boolean(path_exists("/usr/sbin/runc") || path_exists("/usr/bin/runc")));
         json_object_object_add(rt, "runc", runc);
         json_object_object_add(rep, "runtimes", rt);
         json_object_object_add(rep, "root", json_object_new_boolean(geteuid() == 0));

@@ -24,7 +24,8 @@ static void criu_opts_freep(criu_opts **o) {
 }
 #define _cleanup_criu_opts_ __attribute__((cleanup(criu_opts_freep)))
 
-static int set_common(criu_opts *c, const struct engine_options *o, const char *log_name, struct cryo_error **err) {
+static int set_common(criu_opts *c, const struct engine_options *o, const char *log_name,
+                      struct cryo_error **err) {
         criu_local_set_log_level(c, o->log_level > 0 ? o->log_level : DEFAULT_LOG_LEVEL);
         if (criu_local_set_log_file(c, log_name) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
@@ -63,7 +64,8 @@ static int set_common(criu_opts *c, const struct engine_options *o, const char *
 
 /* Turns a failed CRIU run into an error whose message names the cause
  * found in CRIU's own log, with the last error lines as detail. */
-static int criu_failure(struct cryo_error **err, int rc, const char *what, int work_fd, const char *log_name) {
+static int criu_failure(struct cryo_error **err, int rc, const char *what, int work_fd,
+                        const char *log_name) {
         _cleanup_free_ char *cause = NULL, *excerpt = NULL;
         int code = rc < 0 ? -rc : EIO;
         /* libcriu reports RPC-level failures as EBADE/ECOMM, not the cause. */
@@ -74,8 +76,8 @@ static int criu_failure(struct cryo_error **err, int rc, const char *what, int w
                 cryo_error_set_detail(err, excerpt);
                 return r;
         }
-        return cryo_error_set(err, code, "CRIU %s failed (libcriu returned %d) and left no error in %s", what, rc,
-                              log_name);
+        return cryo_error_set(err, code, "CRIU %s failed (libcriu returned %d) and left no error in %s",
+                              what, rc, log_name);
 }
 
 static uint64_t page_size(void) {
@@ -245,7 +247,8 @@ int engine_check(json_object **out, struct cryo_error **err) {
                 return r;
         json_object *o = json_object_new_object();
         json_object_object_add(o, "version", json_object_new_string(version));
-        json_object_object_add(o, "version_ok", json_object_new_boolean(engine_criu_version_number() >= 40200));
+        json_object_object_add(o, "version_ok",
+                               json_object_new_boolean(engine_criu_version_number() >= 40200));
 
         _cleanup_criu_opts_ criu_opts *c = NULL;
         struct criu_feature_check f = {.mem_track = true, .lazy_pages = true, .pidfd_store = true};

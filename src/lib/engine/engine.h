@@ -19,16 +19,16 @@
 struct engine_options {
         bool leave_running;
         bool tcp_established;
-        bool tcp_close;          /* restore only: drop established connections */
+        bool tcp_close; /* restore only: drop established connections */
         bool tcp_skip_in_flight;
         bool file_locks;
         bool shell_job;
         bool ext_unix_sk;
         bool link_remap;
-        unsigned ghost_limit;    /* bytes; 0 = CRIU's default (1 MiB) */
-        char *cgroup_mode;       /* "soft", "full", "strict", "ignore"; NULL = CRIU default */
-        char **externals;        /* --external KEY, NULL-terminated */
-        int log_level;           /* 0-4; 0 = engine default */
+        unsigned ghost_limit; /* bytes; 0 = CRIU's default (1 MiB) */
+        char *cgroup_mode;    /* "soft", "full", "strict", "ignore"; NULL = CRIU default */
+        char **externals;     /* --external KEY, NULL-terminated */
+        int log_level;        /* 0-4; 0 = engine default */
 };
 
 void engine_options_clear(struct engine_options *o);
@@ -49,16 +49,16 @@ struct engine_inherit_fd {
 
 struct engine_dump_request {
         pid_t pid;
-        int images_fd;                          /* CRIU images */
-        int work_fd;                            /* dump.log and stats-dump land here */
-        const char *root;                       /* container root, or NULL */
+        int images_fd;    /* CRIU images */
+        int work_fd;      /* dump.log and stats-dump land here */
+        const char *root; /* container root, or NULL */
         const struct engine_options *opts;
-        const struct engine_pair *ext_mounts;   /* {mountpoint, key}, ends with {NULL} */
-        const char *const *externals;           /* plugin-provided, e.g. "net[4026531840]:extRootNetNS" */
+        const struct engine_pair *ext_mounts; /* {mountpoint, key}, ends with {NULL} */
+        const char *const *externals;         /* plugin-provided, e.g. "net[4026531840]:extRootNetNS" */
         const char *freeze_cgroup;
         bool manage_cgroups;
         bool orphan_pts_master;
-        int empty_ns;                           /* CLONE_NEW* namespaces not to dump */
+        int empty_ns; /* CLONE_NEW* namespaces not to dump */
         /* Leave the tree stopped (SIGSTOP) after a successful dump instead
          * of killing or resuming it, so the caller can kill it only once the
          * checkpoint is safely on disk (or resume it: leave_running, or a
@@ -73,13 +73,13 @@ struct engine_dump_request {
 
 struct engine_restore_request {
         int images_fd;
-        int work_fd;                            /* restore.log lands here */
+        int work_fd; /* restore.log lands here */
         const char *root;
         const struct engine_options *opts;
-        const struct engine_pair *ext_mounts;   /* {key, host path}, ends with {NULL} */
+        const struct engine_pair *ext_mounts;        /* {key, host path}, ends with {NULL} */
         const struct engine_inherit_fd *inherit_fds; /* ends with {-1, NULL} */
-        const struct engine_pair *cg_roots;     /* {controller or NULL, path} */
-        bool restore_detached;                  /* true: the tree is reparented away from us */
+        const struct engine_pair *cg_roots;          /* {controller or NULL, path} */
+        bool restore_detached;                       /* true: the tree is reparented away from us */
 };
 
 /* Fills FREEZE, FROZEN, MEMORY_DUMP and DUMP phases of `stats`. */

@@ -44,7 +44,8 @@ int engine_log_explain(int dirfd, const char *log_name, char **cause, char **exc
         const char *lines[KEEP] = {0};
         size_t count = 0;
         const char *first_cause = NULL;
-        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
                 const char *msg = error_text(line);
                 if (!msg || is_harmless(line))
                         continue;

@@ -28,14 +28,14 @@ int engine_options_add_external(struct engine_options *o, const char *key) {
         return v[n] ? 0 : -ENOMEM;
 }
 
-#define BOOL_OPTIONS(X)                                 \
-        X("leave_running", leave_running)               \
-        X("tcp_established", tcp_established)           \
-        X("tcp_close", tcp_close)                       \
-        X("tcp_skip_in_flight", tcp_skip_in_flight)     \
-        X("file_locks", file_locks)                     \
-        X("shell_job", shell_job)                       \
-        X("ext_unix_sk", ext_unix_sk)                   \
+#define BOOL_OPTIONS(X)                             \
+        X("leave_running", leave_running)           \
+        X("tcp_established", tcp_established)       \
+        X("tcp_close", tcp_close)                   \
+        X("tcp_skip_in_flight", tcp_skip_in_flight) \
+        X("file_locks", file_locks)                 \
+        X("shell_job", shell_job)                   \
+        X("ext_unix_sk", ext_unix_sk)               \
         X("link_remap", link_remap)
 
 json_object *engine_options_to_json(const struct engine_options *o) {
@@ -57,19 +57,20 @@ json_object *engine_options_to_json(const struct engine_options *o) {
 int engine_options_from_json(json_object *j, struct engine_options *o, struct cryo_error **err) {
         if (!j || !json_object_is_type(j, json_type_object))
                 return cryo_error_set(err, EBADMSG, "options are not a JSON object");
-#define FROM_JSON(name, field)                                                  \
-        {                                                                       \
-                json_object *v = cryo_json_get(j, name);                        \
-                if (v && !json_object_is_type(v, json_type_boolean))            \
+#define FROM_JSON(name, field)                                                                   \
+        {                                                                                        \
+                json_object *v = cryo_json_get(j, name);                                         \
+                if (v && !json_object_is_type(v, json_type_boolean))                             \
                         return cryo_error_set(err, EBADMSG, "option %s is not a boolean", name); \
-                if (v)                                                          \
-                        o->field = json_object_get_boolean(v);                  \
+                if (v)                                                                           \
+                        o->field = json_object_get_boolean(v);                                   \
         }
         BOOL_OPTIONS(FROM_JSON)
 #undef FROM_JSON
         int64_t ghost = cryo_json_int(j, "ghost_limit", 0);
         if (ghost < 0 || ghost > (int64_t) UINT32_MAX)
-                return cryo_error_set(err, EBADMSG, "option ghost_limit out of range: %lld", (long long) ghost);
+                return cryo_error_set(err, EBADMSG, "option ghost_limit out of range: %lld",
+                                      (long long) ghost);
         o->ghost_limit = (unsigned) ghost;
         const char *mode = cryo_json_str(j, "cgroup_mode", NULL);
         if (mode) {
@@ -82,7 +83,8 @@ int engine_options_from_json(json_object *j, struct engine_options *o, struct cr
                 o->cgroup_mode = strdup(mode);
         }
         json_object *ext = cryo_json_get(j, "external");
-        for (size_t i = 0; ext && json_object_is_type(ext, json_type_array) && i < json_object_array_length(ext); i++) {
+        for (size_t i = 0;
+             ext && json_object_is_type(ext, json_type_array) && i < json_object_array_length(ext); i++) {
                 const char *s = json_object_get_string(json_object_array_get_idx(ext, i));
                 if (s && engine_options_add_external(o, s) < 0)
                         return cryo_error_set(err, ENOMEM, "out of memory");

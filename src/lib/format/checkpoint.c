@@ -138,8 +138,8 @@ static int hash_tree(int dirfd, const char *prefix, json_object *files, uint64_t
                 if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return cryo_error_errno(err, errno, "cannot stat %s", rel);
                 if (S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int sub = openat(dirfd, de->d_name,
-                                                         O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                        _cleanup_close_ int sub =
+                                openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
                         if (sub < 0)
                                 return cryo_error_errno(err, errno, "cannot open %s", rel);
                         (void) fchmod(sub, 0700);
@@ -216,8 +216,8 @@ int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err) {
         return 0;
 }
 
-static int verify_file(struct cryo_checkpoint *ck, const char *rel, json_object *entry, enum ckpt_verify verify,
-                       struct cryo_error **err) {
+static int verify_file(struct cryo_checkpoint *ck, const char *rel, json_object *entry,
+                       enum ckpt_verify verify, struct cryo_error **err) {
         if (strstr(rel, "..") || rel[0] == '/')
                 return cryo_error_set(err, EBADMSG, "manifest lists a path outside the checkpoint: %s", rel);
         struct stat st;
@@ -228,7 +228,8 @@ static int verify_file(struct cryo_checkpoint *ck, const char *rel, json_object 
         }
         int64_t want = cryo_json_int(entry, "size", -1);
         if (!S_ISREG(st.st_mode) || want < 0)
-                return cryo_error_set(err, EBADMSG, "checkpoint file %s is not what the manifest describes", rel);
+                return cryo_error_set(err, EBADMSG, "checkpoint file %s is not what the manifest describes",
+                                      rel);
         if (st.st_size != want)
                 return cryo_error_set(err, EBADMSG,
                                       "checkpoint file %s is %s: %lld bytes, the manifest says %lld", rel,
@@ -241,8 +242,9 @@ static int verify_file(struct cryo_checkpoint *ck, const char *rel, json_object 
         if (r < 0)
                 return r;
         if (strcmp(hex, cryo_json_str(entry, "sha256", "")) != 0)
-                return cryo_error_set(err, EBADMSG, "checkpoint file %s is corrupted: its SHA-256 does not match the manifest",
-                                      rel);
+                return cryo_error_set(
+                        err, EBADMSG,
+                        "checkpoint file %s is corrupted: its SHA-256 does not match the manifest", rel);
         return 0;
 }
 
@@ -253,7 +255,7 @@ int ckpt_verify(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct cryo
         if (!files || !json_object_is_type(files, json_type_object))
                 return cryo_error_set(err, EBADMSG, "manifest of %s has no file list", ck->path);
         uint64_t start = cryo_now_usec(), bytes = 0;
-        json_object_object_foreach(files, rel, entry) {
+        json_object_object_foreach (files, rel, entry) {
                 int r = verify_file(ck, rel, entry, verify, err);
                 if (r < 0)
                         return r;
@@ -263,7 +265,8 @@ int ckpt_verify(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct cryo
         return 0;
 }
 
-int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint **out, struct cryo_error **err) {
+int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint **out,
+              struct cryo_error **err) {
         _cleanup_ckpt_ struct cryo_checkpoint *ck = calloc(1, sizeof(*ck));
         if (!ck)
                 return cryo_error_set(err, ENOMEM, "out of memory");
@@ -286,12 +289,14 @@ int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint 
 
         int64_t version = cryo_json_int(ck->manifest, "format_version", -1);
         if (version < 1)
-                return cryo_error_set(err, EBADMSG, "checkpoint %s: manifest has no valid format_version", path);
+                return cryo_error_set(err, EBADMSG, "checkpoint %s: manifest has no valid format_version",
+                                      path);
         if (version > CRYO_FORMAT_VERSION)
-                return cryo_error_set(err, EPROTONOSUPPORT,
-                                      "checkpoint %s has format version %lld, newer than this cryo (%s) reads "
-                                      "(up to %d): upgrade cryo on this host",
-                                      path, (long long) version, CRYO_VERSION, CRYO_FORMAT_VERSION);
+                return cryo_error_set(
+                        err, EPROTONOSUPPORT,
+                        "checkpoint %s has format version %lld, newer than this cryo (%s) reads "
+                        "(up to %d): upgrade cryo on this host",
+                        path, (long long) version, CRYO_VERSION, CRYO_FORMAT_VERSION);
         json_object *stats = cryo_json_get(ck->manifest, "stats");
         if (stats)
                 (void) cryo_stats_from_json(stats, &ck->stats);
@@ -345,7 +350,8 @@ int ckpt_list(const char *root, json_object **out, struct cryo_error **err) {
                 json_object_object_add(o, "type", json_object_new_string(ckpt_type(ck)));
                 cryo_json_add_str(o, "id", cryo_json_str(ck->manifest, "id", NULL));
                 cryo_json_add_str(o, "created", cryo_json_str(ck->manifest, "created", NULL));
-                json_object_object_add(o, "size", json_object_new_int64(cryo_json_int(ck->manifest, "size", 0)));
+                json_object_object_add(o, "size",
+                                       json_object_new_int64(cryo_json_int(ck->manifest, "size", 0)));
                 json_object_array_add(arr, o);
         }
         *out = steal_pointer(&owned);

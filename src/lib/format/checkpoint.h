@@ -40,7 +40,8 @@ enum ckpt_verify {
 int ckpt_create(const char *root, const char *name, const char *type, struct cryo_checkpoint **out,
                 struct cryo_error **err);
 int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err);
-int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint **out, struct cryo_error **err);
+int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint **out,
+              struct cryo_error **err);
 int ckpt_verify(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct cryo_error **err);
 void ckpt_free(struct cryo_checkpoint *ck);
 static inline void ckpt_freep(struct cryo_checkpoint **ck) {

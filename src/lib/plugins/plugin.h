@@ -21,14 +21,14 @@
 /* What the user asked for.  Plugins read the fields that concern them. */
 struct cryo_request {
         const char *type;
-        pid_t pid;               /* process */
-        const char *id;          /* containerd/runc/docker container id or name */
-        const char *new_id;      /* restore under another id */
-        const char *ns;          /* containerd namespace */
-        const char *address;     /* daemon socket */
-        const char *runtime_root;/* runc --root */
+        pid_t pid;                   /* process */
+        const char *id;              /* containerd/runc/docker container id or name */
+        const char *new_id;          /* restore under another id */
+        const char *ns;              /* containerd namespace */
+        const char *address;         /* daemon socket */
+        const char *runtime_root;    /* runc --root */
         const char *checkpoint_root; /* where new checkpoints go */
-        const char *name;        /* checkpoint directory name */
+        const char *name;            /* checkpoint directory name */
         struct engine_options criu;
         bool rootfs_only;
         bool with_volumes;

@@ -4,11 +4,7 @@
 #include "plugins/plugin.h"
 
 static const struct cryo_plugin *const plugins[] = {
-        &cryo_plugin_process,
-        &cryo_plugin_containerd,
-        &cryo_plugin_docker,
-        &cryo_plugin_runc,
-        NULL,
+        &cryo_plugin_process, &cryo_plugin_containerd, &cryo_plugin_docker, &cryo_plugin_runc, NULL,
 };
 
 const struct cryo_plugin *const *cryo_plugins(void) {

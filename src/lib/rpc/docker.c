@@ -34,7 +34,8 @@ int docker_get_json(const char *socket_path, const char *path, struct json_objec
         if (!socket_path)
                 socket_path = DOCKER_DEFAULT_SOCKET;
         __attribute__((cleanup(http_response_clear))) struct http_response resp = {0};
-        int r = http_unix_request(socket_path, "Docker", "GET", path, NULL, DOCKER_DEFAULT_TIMEOUT_MS, &resp, err);
+        int r = http_unix_request(socket_path, "Docker", "GET", path, NULL, DOCKER_DEFAULT_TIMEOUT_MS, &resp,
+                                  err);
         if (r < 0)
                 return r;
 

@@ -167,7 +167,8 @@ static int wait_fd(int fd, short events, int64_t deadline) {
 }
 
 int http_unix_request(const char *socket_path, const char *label, const char *method, const char *path,
-                      const char *json_body, int timeout_ms, struct http_response *ret, struct cryo_error **err) {
+                      const char *json_body, int timeout_ms, struct http_response *ret,
+                      struct cryo_error **err) {
         int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(socket_path) >= sizeof(sa.sun_path))
@@ -193,11 +194,12 @@ int http_unix_request(const char *socket_path, const char *label, const char *me
         }
 
         _cleanup_free_ char *req = NULL;
-        int n = asprintf(&req,
-                         "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cryo/" CRYO_VERSION
-                         "\r\nAccept: application/json\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
-                         method, path, json_body ? "Content-Type: application/json\r\n" : "",
-                         json_body ? strlen(json_body) : 0, json_body ? json_body : "");
+        int n = asprintf(
+                &req,
+                "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cryo/" CRYO_VERSION
+                "\r\nAccept: application/json\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
+                method, path, json_body ? "Content-Type: application/json\r\n" : "",
+                json_body ? strlen(json_body) : 0, json_body ? json_body : "");
         if (n < 0)
                 return cryo_error_errno(err, ENOMEM, "HTTP request");
         for (size_t off = 0; off < (size_t) n;) {

@@ -35,4 +35,5 @@ int http_parse_response(const char *buf, size_t len, struct http_response *ret, 
  * is returned in ret->status.
  */
 int http_unix_request(const char *socket_path, const char *label, const char *method, const char *path,
-                      const char *json_body, int timeout_ms, struct http_response *ret, struct cryo_error **err);
+                      const char *json_body, int timeout_ms, struct http_response *ret,
+                      struct cryo_error **err);

@@ -42,12 +42,12 @@ static inline void cryo_strv_freep(char ***v) {
         cryo_strv_free(*v);
 }
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(cryo_freep)
-#define _cleanup_close_ _cleanup_(cryo_closep)
-#define _cleanup_fclose_ _cleanup_(cryo_fclosep)
+#define _cleanup_(f)       __attribute__((cleanup(f)))
+#define _cleanup_free_     _cleanup_(cryo_freep)
+#define _cleanup_close_    _cleanup_(cryo_closep)
+#define _cleanup_fclose_   _cleanup_(cryo_fclosep)
 #define _cleanup_closedir_ _cleanup_(cryo_closedirp)
-#define _cleanup_strv_ _cleanup_(cryo_strv_freep)
+#define _cleanup_strv_     _cleanup_(cryo_strv_freep)
 
 #define steal_pointer(pp)                        \
         ({                                       \
@@ -55,8 +55,8 @@ static inline void cryo_strv_freep(char ***v) {
                 *(pp) = NULL;                    \
                 _tmp_;                           \
         })
-#define steal_fd(fdp)              \
-        ({                         \
+#define steal_fd(fdp)               \
+        ({                          \
                 int _tmp_ = *(fdp); \
                 *(fdp) = -1;        \
                 _tmp_;              \

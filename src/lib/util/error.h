@@ -12,9 +12,9 @@
  * outermost operation down to the cause.
  */
 struct cryo_error {
-        int code;        /* positive errno */
-        char *message;   /* heap-allocated, never NULL once set */
-        char *detail;    /* optional extra lines (e.g. CRIU log excerpt), may be NULL */
+        int code;      /* positive errno */
+        char *message; /* heap-allocated, never NULL once set */
+        char *detail;  /* optional extra lines (e.g. CRIU log excerpt), may be NULL */
 };
 
 /* Sets *err (if err != NULL and *err is NULL) and returns -abs(code). */

@@ -167,8 +167,8 @@ static int tree_size_at(int dirfd, int depth, uint64_t *bytes) {
                 if (S_ISREG(st.st_mode)) {
                         *bytes += (uint64_t) st.st_size;
                 } else if (S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int fd = openat(dirfd, de->d_name,
-                                                        O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                        _cleanup_close_ int fd =
+                                openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
                         if (fd < 0)
                                 return -errno;
                         int r = tree_size_at(fd, depth + 1, bytes);

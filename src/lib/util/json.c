@@ -59,7 +59,8 @@ json_object *cryo_json_parse_buf(const void *data, size_t len) {
         return o;
 }
 
-int cryo_json_read_file(int dirfd, const char *name, size_t max, json_object **out, struct cryo_error **err) {
+int cryo_json_read_file(int dirfd, const char *name, size_t max, json_object **out,
+                        struct cryo_error **err) {
         _cleanup_free_ char *text = NULL;
         int r = fs_read_file(dirfd, name, max, &text, NULL, err);
         if (r < 0)
@@ -82,7 +83,8 @@ int cryo_json_read_file(int dirfd, const char *name, size_t max, json_object **o
 }
 
 int cryo_json_write_file(int dirfd, const char *name, json_object *o, int mode, struct cryo_error **err) {
-        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *text =
+                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!text)
                 return cryo_error_set(err, ENOMEM, "cannot serialize %s", name);
         size_t len = strlen(text);

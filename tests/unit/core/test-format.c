@@ -35,7 +35,8 @@ static int count_entries(const char *dir, bool hidden_only) {
         int n = 0;
         struct dirent *de;
         while (d && (de = readdir(d)))
-                if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && (!hidden_only || de->d_name[0] == '.'))
+                if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+                    (!hidden_only || de->d_name[0] == '.'))
                         n++;
         return n;
 }
@@ -194,7 +195,8 @@ static void test_list(void **state) {
         assert_int_equal(ckpt_list(root, &list, NULL), 0);
         bool found = false;
         for (size_t i = 0; i < json_object_array_length(list); i++)
-                found = found || !strcmp(cryo_json_str(json_object_array_get_idx(list, i), "name", ""), "ck-list");
+                found = found ||
+                        !strcmp(cryo_json_str(json_object_array_get_idx(list, i), "name", ""), "ck-list");
         assert_true(found);
 }
 

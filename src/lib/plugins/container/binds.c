@@ -56,8 +56,8 @@ static int save_dir(struct cryo_checkpoint *ck, const char *src, const char *rel
         return r;
 }
 
-int container_save_binds(const struct container *c, const struct cryo_request *req, struct cryo_checkpoint *ck,
-                         struct cryo_error **err) {
+int container_save_binds(const struct container *c, const struct cryo_request *req,
+                         struct cryo_checkpoint *ck, struct cryo_error **err) {
         json_object *binds = json_object_new_array();
         json_object_object_add(cryo_json_get(ck->manifest, "container"), "binds", binds);
         json_object *mounts = cryo_json_get(c->spec, "mounts");
@@ -65,14 +65,16 @@ int container_save_binds(const struct container *c, const struct cryo_request *r
         bool dirs_made = false;
         for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
                 json_object *m = json_object_array_get_idx(mounts, i);
-                const char *src = cryo_json_str(m, "source", NULL), *dest = cryo_json_str(m, "destination", NULL);
+                const char *src = cryo_json_str(m, "source", NULL),
+                           *dest = cryo_json_str(m, "destination", NULL);
                 struct stat st;
                 if (!container_mount_is_bind(m) || !src || !dest || stat(src, &st) < 0)
                         continue;
                 json_object *b = json_object_new_object();
                 json_object_object_add(b, "destination", json_object_new_string(dest));
                 json_object_object_add(b, "source", json_object_new_string(src));
-                json_object_object_add(b, "kind", json_object_new_string(S_ISDIR(st.st_mode) ? "directory" : "file"));
+                json_object_object_add(b, "kind",
+                                       json_object_new_string(S_ISDIR(st.st_mode) ? "directory" : "file"));
                 json_object_array_add(binds, b);
 
                 char rel[64];
@@ -102,8 +104,8 @@ int container_save_binds(const struct container *c, const struct cryo_request *r
         return 0;
 }
 
-int container_restore_saved_bind(struct cryo_checkpoint *ck, const char *saved, const char *data_dir, char **out,
-                                 struct cryo_error **err) {
+int container_restore_saved_bind(struct cryo_checkpoint *ck, const char *saved, const char *data_dir,
+                                 char **out, struct cryo_error **err) {
         const char *base = strrchr(saved, '/');
         base = base ? base + 1 : saved;
         _cleanup_free_ char *dir = fs_path_join(data_dir, "binds"), *dest = NULL;

@@ -18,14 +18,14 @@
 
 struct container {
         char *id;
-        char *ns;             /* containerd namespace, or NULL */
+        char *ns; /* containerd namespace, or NULL */
         pid_t init_pid;
-        json_object *spec;    /* OCI runtime spec */
-        char *bundle;         /* OCI bundle directory, or NULL */
-        char *rootfs;         /* host path of the container's root */
-        char *runtime_root;   /* the runtime's --root (runc state lives in <root>/<id>) */
+        json_object *spec;       /* OCI runtime spec */
+        char *bundle;            /* OCI bundle directory, or NULL */
+        char *rootfs;            /* host path of the container's root */
+        char *runtime_root;      /* the runtime's --root (runc state lives in <root>/<id>) */
         json_object *runc_state; /* <runtime_root>/<id>/state.json */
-        bool rootfs_plain;    /* the root is a plain directory, not an overlay: no diff to capture */
+        bool rootfs_plain;       /* the root is a plain directory, not an overlay: no diff to capture */
 };
 
 void container_free(struct container *c);
@@ -50,12 +50,13 @@ json_object *container_security(json_object *spec, pid_t pid);
 struct container_criu_config {
         struct engine_pair *ext_mounts; /* owned; ends with {NULL} */
         size_t n_ext_mounts;
-        char **externals;               /* owned, NULL-terminated */
+        char **externals; /* owned, NULL-terminated */
         char *freeze_cgroup;
         int empty_ns;
 };
 #define PATH_MAX_LEN 4096
-int container_criu_config(const struct container *c, struct container_criu_config *cfg, struct cryo_error **err);
+int container_criu_config(const struct container *c, struct container_criu_config *cfg,
+                          struct cryo_error **err);
 void container_criu_config_clear(struct container_criu_config *cfg);
 
 /* Reads <runtime_root>/<id>/state.json into c->runc_state (and c->rootfs). */
@@ -69,11 +70,11 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
 bool container_mount_is_bind(json_object *m);
 /* Records bind mounts in the manifest; copies small files, and directories
  * with req->with_volumes, into the checkpoint. */
-int container_save_binds(const struct container *c, const struct cryo_request *req, struct cryo_checkpoint *ck,
-                         struct cryo_error **err);
+int container_save_binds(const struct container *c, const struct cryo_request *req,
+                         struct cryo_checkpoint *ck, struct cryo_error **err);
 /* Recreates a saved bind source under data_dir; *out is its new path. */
-int container_restore_saved_bind(struct cryo_checkpoint *ck, const char *saved, const char *data_dir, char **out,
-                                 struct cryo_error **err);
+int container_restore_saved_bind(struct cryo_checkpoint *ck, const char *saved, const char *data_dir,
+                                 char **out, struct cryo_error **err);
 
 /* Writes spec.dump and network.status, and the "container" manifest
  * section (id, namespace, limits, security). */

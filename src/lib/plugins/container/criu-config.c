@@ -136,7 +136,8 @@ static int add_external_ns(struct container_criu_config *cfg, pid_t pid, const c
         return 0;
 }
 
-int container_criu_config(const struct container *c, struct container_criu_config *cfg, struct cryo_error **err) {
+int container_criu_config(const struct container *c, struct container_criu_config *cfg,
+                          struct cryo_error **err) {
         json_object *conf = cryo_json_get(c->runc_state, "config");
         if (!conf)
                 return cryo_error_set(err, EINVAL, "runc state of container %s has no config", c->id);
@@ -164,7 +165,8 @@ int container_criu_config(const struct container *c, struct container_criu_confi
         json_object *mounts = cryo_json_get(conf, "mounts");
         for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
                 json_object *m = json_object_array_get_idx(mounts, i);
-                const char *device = cryo_json_str(m, "device", ""), *dest = cryo_json_str(m, "destination", NULL);
+                const char *device = cryo_json_str(m, "device", ""),
+                           *dest = cryo_json_str(m, "destination", NULL);
                 int r = 0;
                 if (!dest)
                         continue;
@@ -181,7 +183,8 @@ int container_criu_config(const struct container *c, struct container_criu_confi
                 const char *p = json_object_get_string(json_object_array_get_idx(masked, i));
                 char path[PATH_MAX_LEN];
                 struct stat st;
-                if (!p || snprintf(path, sizeof(path), "/proc/%d/root%s", c->init_pid, p) >= (int) sizeof(path))
+                if (!p ||
+                    snprintf(path, sizeof(path), "/proc/%d/root%s", c->init_pid, p) >= (int) sizeof(path))
                         continue;
                 /* Directories are masked with a tmpfs, which CRIU dumps itself. */
                 if (stat(path, &st) < 0 || S_ISDIR(st.st_mode))

@@ -23,16 +23,19 @@ int container_load_runc_state(struct container *c, struct cryo_error **err) {
                 return cryo_error_set(err, ENOMEM, "out of memory");
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
-                return cryo_error_errno(err, errno, "cannot open the runc state of container %s (%s)", c->id, dir);
+                return cryo_error_errno(err, errno, "cannot open the runc state of container %s (%s)", c->id,
+                                        dir);
         int r = cryo_json_read_file(fd, "state.json", 16u << 20, &c->runc_state, err);
         if (r < 0)
                 return cryo_error_prefix(err, "runc state of container %s", c->id);
         if (!c->rootfs) {
-                const char *rootfs = cryo_json_path(c->runc_state, "config/rootfs")
-                                             ? json_object_get_string(cryo_json_path(c->runc_state, "config/rootfs"))
-                                             : NULL;
+                const char *rootfs =
+                        cryo_json_path(c->runc_state, "config/rootfs")
+                                ? json_object_get_string(cryo_json_path(c->runc_state, "config/rootfs"))
+                                : NULL;
                 if (!rootfs || !(c->rootfs = strdup(rootfs)))
-                        return cryo_error_set(err, EBADMSG, "runc state of container %s names no rootfs", c->id);
+                        return cryo_error_set(err, EBADMSG, "runc state of container %s names no rootfs",
+                                              c->id);
         }
         return 0;
 }
@@ -53,7 +56,8 @@ static int write_descriptors(const struct container *c, int images_fd, struct cr
                 }
                 fds = owned;
         }
-        const char *text = json_object_to_json_string_ext(fds, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *text =
+                json_object_to_json_string_ext(fds, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         return fs_write_file(images_fd, "descriptors.json", text, strlen(text), 0600, err);
 }
 

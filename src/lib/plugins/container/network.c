@@ -71,21 +71,26 @@ static json_object *read_interfaces(void) {
                         add_link_facts(iface, ifa->ifa_name);
                 } else if (family == AF_INET || family == AF_INET6) {
                         char addr[INET6_ADDRSTRLEN] = "", out[INET6_ADDRSTRLEN + 8];
-                        const void *src = family == AF_INET
-                                                  ? (const void *) &((struct sockaddr_in *) ifa->ifa_addr)->sin_addr
-                                                  : (const void *) &((struct sockaddr_in6 *) ifa->ifa_addr)->sin6_addr;
+                        const void *src =
+                                family == AF_INET
+                                        ? (const void *) &((struct sockaddr_in *) ifa->ifa_addr)->sin_addr
+                                        : (const void *) &((struct sockaddr_in6 *) ifa->ifa_addr)->sin6_addr;
                         inet_ntop(family, src, addr, sizeof(addr));
                         int prefix = 0;
                         if (ifa->ifa_netmask) {
                                 const unsigned char *m =
-                                        family == AF_INET
-                                                ? (const unsigned char *) &((struct sockaddr_in *) ifa->ifa_netmask)->sin_addr
-                                                : (const unsigned char *) &((struct sockaddr_in6 *) ifa->ifa_netmask)->sin6_addr;
+                                        family == AF_INET ? (const unsigned char *) &(
+                                                                    (struct sockaddr_in *) ifa->ifa_netmask)
+                                                                    ->sin_addr
+                                                          : (const unsigned char *) &(
+                                                                    (struct sockaddr_in6 *) ifa->ifa_netmask)
+                                                                    ->sin6_addr;
                                 for (int i = 0; i < (family == AF_INET ? 4 : 16); i++)
                                         prefix += __builtin_popcount(m[i]);
                         }
                         snprintf(out, sizeof(out), "%s/%d", addr, prefix);
-                        json_object_array_add(cryo_json_get(iface, "addresses"), json_object_new_string(out));
+                        json_object_array_add(cryo_json_get(iface, "addresses"),
+                                              json_object_new_string(out));
                 }
         }
         freeifaddrs(list);
@@ -112,7 +117,8 @@ static json_object *read_routes(void) {
                 inet_ntop(AF_INET, &b, g, sizeof(g));
                 json_object *r = json_object_new_object();
                 snprintf(out, sizeof(out), "%s/%d", d, __builtin_popcount(mask));
-                json_object_object_add(r, "destination", json_object_new_string(dst == 0 && mask == 0 ? "default" : out));
+                json_object_object_add(r, "destination",
+                                       json_object_new_string(dst == 0 && mask == 0 ? "default" : out));
                 if (gw)
                         json_object_object_add(r, "gateway", json_object_new_string(g));
                 json_object_object_add(r, "device", json_object_new_string(dev));

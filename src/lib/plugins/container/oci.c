@@ -50,7 +50,8 @@ static char *cgroup_of(pid_t pid, const char *controller) {
         return NULL;
 }
 
-static void add_live_value(json_object *o, const char *key, pid_t pid, const char *controller, const char *file) {
+static void add_live_value(json_object *o, const char *key, pid_t pid, const char *controller,
+                           const char *file) {
         _cleanup_free_ char *cg = cgroup_of(pid, controller), *path = NULL, *text = NULL;
         if (!cg || asprintf(&path, "/sys/fs/cgroup/%s%s/%s", controller, cg, file) < 0)
                 return;
@@ -87,8 +88,8 @@ json_object *container_limits(json_object *spec, pid_t pid) {
 }
 
 static void add_status_fields(json_object *o, pid_t pid) {
-        static const char *const keys[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
-                                           "NoNewPrivs", "Seccomp", "Seccomp_filters"};
+        static const char *const keys[] = {"CapInh", "CapPrm",     "CapEff",  "CapBnd",
+                                           "CapAmb", "NoNewPrivs", "Seccomp", "Seccomp_filters"};
         char path[64], line[512];
         snprintf(path, sizeof(path), "/proc/%d/status", pid);
         _cleanup_fclose_ FILE *f = fopen(path, "re");
@@ -123,7 +124,8 @@ json_object *container_security(json_object *spec, pid_t pid) {
                 copy_key(s, seccomp, "defaultAction");
                 copy_key(s, seccomp, "architectures");
                 json_object *sys = cryo_json_get(seccomp, "syscalls");
-                json_object_object_add(s, "rules", json_object_new_int(sys ? (int) json_object_array_length(sys) : 0));
+                json_object_object_add(s, "rules",
+                                       json_object_new_int(sys ? (int) json_object_array_length(sys) : 0));
                 json_object_object_add(o, "seccomp", s);
         }
         copy_key(o, linux_, "uidMappings");

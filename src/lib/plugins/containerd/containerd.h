@@ -33,10 +33,11 @@ const char *containerd_namespace(const struct cryo_request *req);
 
 /* Connects and checks that the namespace exists, with errors that name
  * the socket and list the namespaces there are. */
-int containerd_connect(const char *address, const char *ns, struct ctrd_client **out, struct cryo_error **err);
+int containerd_connect(const char *address, const char *ns, struct ctrd_client **out,
+                       struct cryo_error **err);
 
 /* Dumps container `id` of namespace `ns` (shared with the docker plugin). */
 int containerd_dump_container(const struct cryo_request *req, const char *id, struct cryo_checkpoint *ck,
                               struct cryo_error **err);
-int containerd_restore_container(const struct cryo_request *req, struct cryo_checkpoint *ck, json_object *result,
-                                 struct cryo_error **err);
+int containerd_restore_container(const struct cryo_request *req, struct cryo_checkpoint *ck,
+                                 json_object *result, struct cryo_error **err);

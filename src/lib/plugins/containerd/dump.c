@@ -26,7 +26,8 @@ const char *containerd_namespace(const struct cryo_request *req) {
         return env && *env ? env : CONTAINERD_DEFAULT_NAMESPACE;
 }
 
-int containerd_connect(const char *address, const char *ns, struct ctrd_client **out, struct cryo_error **err) {
+int containerd_connect(const char *address, const char *ns, struct ctrd_client **out,
+                       struct cryo_error **err) {
         _cleanup_ctrd_client_ struct ctrd_client *c = NULL;
         int r = ctrd_open(address, ns, &c, err);
         if (r < 0)
@@ -42,8 +43,8 @@ int containerd_connect(const char *address, const char *ns, struct ctrd_client *
                                 strncat(list, list[0] ? ", " : "", sizeof(list) - strlen(list) - 1);
                                 strncat(list, *n, sizeof(list) - strlen(list) - 1);
                         }
-                return cryo_error_set(err, ENOENT, "containerd at %s has no namespace '%s' (it has: %s)", address, ns,
-                                      list[0] ? list : "none");
+                return cryo_error_set(err, ENOENT, "containerd at %s has no namespace '%s' (it has: %s)",
+                                      address, ns, list[0] ? list : "none");
         }
         *out = steal_pointer(&c);
         return 0;
@@ -62,8 +63,9 @@ static char *runc_root_of(const struct ctrd_container *rec, const char *ns) {
         if (!root) {
                 char path[512];
                 _cleanup_free_ char *text = NULL;
-                snprintf(path, sizeof(path), CONTAINERD_DEFAULT_STATE "/io.containerd.runtime.v2.task/%s/%s/options.json",
-                         ns, rec->id);
+                snprintf(path, sizeof(path),
+                         CONTAINERD_DEFAULT_STATE "/io.containerd.runtime.v2.task/%s/%s/options.json", ns,
+                         rec->id);
                 if (fs_read_file(AT_FDCWD, path, 1 << 16, &text, NULL, NULL) == 0) {
                         _cleanup_json_ json_object *o = json_tokener_parse(text);
                         const char *r = cryo_json_str(o, "root", NULL);
@@ -114,7 +116,8 @@ static int record_image(struct ctrd_client *client, const struct ctrd_container 
                 if (r >= 0) {
                         json_object_object_add(img, "name", json_object_new_string(image.name));
                         json_object_object_add(img, "digest", json_object_new_string(image.target_digest));
-                        json_object_object_add(img, "config_digest", json_object_new_string(image.config_digest));
+                        json_object_object_add(img, "config_digest",
+                                               json_object_new_string(image.config_digest));
                         json_object_object_add(img, "chain_id", json_object_new_string(image.chain_id));
                         json_object_object_add(img, "store", json_object_new_string("containerd"));
                 }
@@ -123,8 +126,8 @@ static int record_image(struct ctrd_client *client, const struct ctrd_container 
         }
         if (docker) {
                 /* Docker keeps images in its own store, not containerd's. */
-                _cleanup_free_ char *name =
-                        containerd_normalize_image_name(cryo_json_str(cryo_json_get(docker, "Config"), "Image", ""));
+                _cleanup_free_ char *name = containerd_normalize_image_name(
+                        cryo_json_str(cryo_json_get(docker, "Config"), "Image", ""));
                 cryo_json_add_str(img, "name", name);
                 cryo_json_add_str(img, "config_digest", cryo_json_str(docker, "Image", NULL));
                 _cleanup_json_ json_object *image = NULL;
@@ -167,7 +170,9 @@ int containerd_dump_container(const struct cryo_request *req, const char *id, st
         r = ctrd_task_get(client, id, &task, err);
         if (r == -ENOENT) {
                 cryo_error_freep(err);
-                r = cryo_error_set(err, ESRCH, "container '%s' in namespace '%s' has no task: it is not running", id, ns);
+                r = cryo_error_set(err, ESRCH,
+                                   "container '%s' in namespace '%s' has no task: it is not running", id,
+                                   ns);
         }
         if (r < 0)
                 goto out;
@@ -236,13 +241,15 @@ static int containerd_source_id(const struct cryo_request *req, char **id, struc
         return *id ? 0 : cryo_error_set(err, ENOMEM, "out of memory");
 }
 
-static int containerd_dump(const struct cryo_request *req, struct cryo_checkpoint *ck, struct cryo_error **err) {
+static int containerd_dump(const struct cryo_request *req, struct cryo_checkpoint *ck,
+                           struct cryo_error **err) {
         return containerd_dump_container(req, req->id, ck, err);
 }
 
 static int containerd_inspect(struct cryo_checkpoint *ck, json_object *report, struct cryo_error **err) {
         json_object *procs = cryo_json_get(ck->manifest, "processes");
-        json_object_object_add(report, "processes", procs ? json_object_get(procs) : json_object_new_array());
+        json_object_object_add(report, "processes",
+                               procs ? json_object_get(procs) : json_object_new_array());
         json_object *c = cryo_json_get(ck->manifest, "container");
         if (c)
                 json_object_object_add(report, "container", json_object_get(c));

@@ -28,7 +28,8 @@ void containerd_image_clear(struct containerd_image *img) {
         memset(img, 0, sizeof(*img));
 }
 
-static int read_blob_json(struct ctrd_client *c, const char *digest, json_object **out, struct cryo_error **err) {
+static int read_blob_json(struct ctrd_client *c, const char *digest, json_object **out,
+                          struct cryo_error **err) {
         _cleanup_close_ int fd = memfd_create("cryo-blob", MFD_CLOEXEC);
         if (fd < 0)
                 return cryo_error_errno(err, errno, "memfd_create");
@@ -90,7 +91,8 @@ int containerd_image_resolve(struct ctrd_client *c, const char *name, struct con
         if (cryo_json_get(top, "manifests")) {
                 const char *d = manifest_for_platform(top);
                 if (!d)
-                        return cryo_error_set(err, ENOENT, "image %s has no manifest for linux/%s", name, oci_arch());
+                        return cryo_error_set(err, ENOENT, "image %s has no manifest for linux/%s", name,
+                                              oci_arch());
                 r = read_blob_json(c, d, &manifest_owned, err);
                 if (r < 0)
                         return cryo_error_prefix(err, "image %s", name);
@@ -113,7 +115,9 @@ int containerd_image_resolve(struct ctrd_client *c, const char *name, struct con
 }
 
 char *containerd_chain_id(json_object *diff_ids) {
-        size_t n = diff_ids && json_object_is_type(diff_ids, json_type_array) ? json_object_array_length(diff_ids) : 0;
+        size_t n = diff_ids && json_object_is_type(diff_ids, json_type_array)
+                           ? json_object_array_length(diff_ids)
+                           : 0;
         if (n == 0)
                 return NULL;
         /* chain(0) = diff(0); chain(n) = sha256(chain(n-1) + " " + diff(n)) */
@@ -121,7 +125,8 @@ char *containerd_chain_id(json_object *diff_ids) {
         for (size_t i = 1; chain && i < n; i++) {
                 _cleanup_free_ char *joined = NULL;
                 char hex[SHA256_HEX_LEN + 1];
-                if (asprintf(&joined, "%s %s", chain, json_object_get_string(json_object_array_get_idx(diff_ids, i))) < 0) {
+                if (asprintf(&joined, "%s %s", chain,
+                             json_object_get_string(json_object_array_get_idx(diff_ids, i))) < 0) {
                         free(chain);
                         return NULL;
                 }
@@ -136,8 +141,9 @@ char *containerd_chain_id(json_object *diff_ids) {
 char *containerd_normalize_image_name(const char *name) {
         char *out = NULL;
         const char *slash = strchr(name, '/');
-        bool has_domain = slash && (memchr(name, '.', (size_t) (slash - name)) ||
-                                    memchr(name, ':', (size_t) (slash - name)) || !strncmp(name, "localhost/", 10));
+        bool has_domain =
+                slash && (memchr(name, '.', (size_t) (slash - name)) ||
+                          memchr(name, ':', (size_t) (slash - name)) || !strncmp(name, "localhost/", 10));
         const char *last = strrchr(name, '/');
         bool has_tag = strchr(last ? last : name, ':') || strchr(name, '@');
         if (asprintf(&out, "%s%s%s%s", has_domain ? "" : "docker.io/", !slash ? "library/" : "", name,

@@ -80,7 +80,8 @@ static void restore_clear(struct restore *rs) {
         free(rs->data_dir);
 }
 
-static int check_image(struct restore *rs, json_object *saved, struct containerd_image *out, struct cryo_error **err) {
+static int check_image(struct restore *rs, json_object *saved, struct containerd_image *out,
+                       struct cryo_error **err) {
         const char *name = cryo_json_str(saved, "name", NULL);
         const char *want = cryo_json_str(saved, "config_digest", NULL);
         const char *want_chain = cryo_json_str(saved, "chain_id", NULL);
@@ -89,18 +90,20 @@ static int check_image(struct restore *rs, json_object *saved, struct containerd
         int r = containerd_image_resolve(rs->client, name, out, err);
         if (r == -ENOENT) {
                 cryo_error_freep(err);
-                return cryo_error_set(err, ENOENT,
-                                      "base image %s (%s) is not in containerd namespace '%s' on this host: "
-                                      "bring it here first, e.g. `docker save %s | ctr -n %s images import -` on a "
-                                      "host that has it, or pull it",
-                                      name, want ? want : "digest unknown", rs->ns, name, rs->ns);
+                return cryo_error_set(
+                        err, ENOENT,
+                        "base image %s (%s) is not in containerd namespace '%s' on this host: "
+                        "bring it here first, e.g. `docker save %s | ctr -n %s images import -` on a "
+                        "host that has it, or pull it",
+                        name, want ? want : "digest unknown", rs->ns, name, rs->ns);
         }
         if (r < 0)
                 return r;
         /* The layers are what the restored filesystem stands on: the same
          * layers under another config (Docker's import vs containerd's) are
          * the same image for a restore. */
-        if (want_chain ? strcmp(want_chain, out->chain_id) != 0 : want && strcmp(want, out->config_digest) != 0)
+        if (want_chain ? strcmp(want_chain, out->chain_id) != 0
+                       : want && strcmp(want, out->config_digest) != 0)
                 return cryo_error_set(err, ESTALE,
                                       "base image %s on this host has other contents (%s) than the one the "
                                       "checkpoint was taken from (%s): restore needs the same image",
@@ -111,7 +114,8 @@ static int check_image(struct restore *rs, json_object *saved, struct containerd
 
 static int mount_snapshot(const struct ctrd_mounts *mounts, const char *target, struct cryo_error **err) {
         if (mounts->n != 1)
-                return cryo_error_set(err, EOPNOTSUPP, "snapshot has %zu mounts; cryo handles one", mounts->n);
+                return cryo_error_set(err, EOPNOTSUPP, "snapshot has %zu mounts; cryo handles one",
+                                      mounts->n);
         const struct ctrd_mount *m = &mounts->items[0];
         unsigned long flags = 0;
         char data[8192] = "";
@@ -131,7 +135,8 @@ static int mount_snapshot(const struct ctrd_mounts *mounts, const char *target, 
                 }
         }
         if (mount(m->source, target, m->type, flags, data[0] ? data : NULL) < 0)
-                return cryo_error_errno(err, errno, "cannot mount the new snapshot (%s) at %s", m->type, target);
+                return cryo_error_errno(err, errno, "cannot mount the new snapshot (%s) at %s", m->type,
+                                        target);
         return 0;
 }
 
@@ -140,10 +145,11 @@ static int prepare_rootfs(struct restore *rs, struct cryo_checkpoint *ck, const 
         int r = ctrd_snapshot_prepare(rs->client, rs->snapshotter, rs->id, chain_id, NULL, mounts, err);
         if (r == -ENOENT) {
                 cryo_error_freep(err);
-                return cryo_error_set(err, ENOENT,
-                                      "the image is not unpacked for snapshotter %s in namespace '%s' (no snapshot "
-                                      "%s): unpack it, e.g. re-import it with `ctr images import`",
-                                      rs->snapshotter, rs->ns, chain_id);
+                return cryo_error_set(
+                        err, ENOENT,
+                        "the image is not unpacked for snapshotter %s in namespace '%s' (no snapshot "
+                        "%s): unpack it, e.g. re-import it with `ctr images import`",
+                        rs->snapshotter, rs->ns, chain_id);
         }
         if (r < 0)
                 return cryo_error_prefix(err, "new snapshot for %s", rs->id);
@@ -221,7 +227,8 @@ static int build_spec(struct restore *rs, json_object *saved, const char *criu_c
                 char self[4096];
                 ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
                 if (n <= 0)
-                        return cryo_error_errno(err, errno, "cannot find cryo's own path for the network hook");
+                        return cryo_error_errno(err, errno,
+                                                "cannot find cryo's own path for the network hook");
                 self[n] = '\0';
                 json_object *hook = json_object_new_object();
                 json_object_object_add(hook, "path", json_object_new_string(self));
@@ -256,7 +263,8 @@ static int check_bind_sources(struct restore *rs, struct cryo_checkpoint *ck, js
         json_object *mounts = cryo_json_get(spec, "mounts");
         for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
                 json_object *m = json_object_array_get_idx(mounts, i);
-                const char *src = cryo_json_str(m, "source", NULL), *dest = cryo_json_str(m, "destination", "");
+                const char *src = cryo_json_str(m, "source", NULL),
+                           *dest = cryo_json_str(m, "destination", "");
                 if (!src || src[0] != '/' || !container_mount_is_bind(m) || access(src, F_OK) == 0)
                         continue;
                 const char *saved = NULL;
@@ -266,10 +274,11 @@ static int check_bind_sources(struct restore *rs, struct cryo_checkpoint *ck, js
                                 saved = cryo_json_str(b, "saved", NULL);
                 }
                 if (!saved)
-                        return cryo_error_set(err, ENOENT,
-                                              "bind mount source %s (mounted at %s) does not exist on this host: "
-                                              "create it, or dump with --with-volumes to carry its contents",
-                                              src, dest);
+                        return cryo_error_set(
+                                err, ENOENT,
+                                "bind mount source %s (mounted at %s) does not exist on this host: "
+                                "create it, or dump with --with-volumes to carry its contents",
+                                src, dest);
                 _cleanup_free_ char *copy = NULL;
                 int r = container_restore_saved_bind(ck, saved, rs->data_dir, &copy, err);
                 if (r < 0)
@@ -343,8 +352,8 @@ static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, cons
         return 0;
 }
 
-int containerd_restore_container(const struct cryo_request *req, struct cryo_checkpoint *ck, json_object *result,
-                                 struct cryo_error **err) {
+int containerd_restore_container(const struct cryo_request *req, struct cryo_checkpoint *ck,
+                                 json_object *result, struct cryo_error **err) {
         json_object *source = cryo_json_get(ck->manifest, "source");
         json_object *config = NULL, *saved_spec = NULL;
         struct restore rs = {0};
@@ -363,7 +372,8 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         rs.ns = req->ns ? req->ns : cryo_json_str(source, "namespace", CONTAINERD_DEFAULT_NAMESPACE);
         rs.id = req->new_id ? req->new_id : cryo_json_str(source, "id", NULL);
         if (!rs.id)
-                return cryo_error_set(err, EINVAL, "checkpoint %s names no container id: give --id", ck->path);
+                return cryo_error_set(err, EINVAL, "checkpoint %s names no container id: give --id",
+                                      ck->path);
         r = ctrd_open(address, rs.ns, &client, err);
         if (r < 0)
                 return r;
@@ -373,10 +383,11 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         r = ctrd_container_get(client, rs.id, &existing, NULL);
         ctrd_container_clear(&existing);
         if (r >= 0)
-                return cryo_error_set(err, EEXIST,
-                                      "container '%s' already exists in containerd namespace '%s': restore under "
-                                      "another id with --id NEW-ID, or remove it first",
-                                      rs.id, rs.ns);
+                return cryo_error_set(
+                        err, EEXIST,
+                        "container '%s' already exists in containerd namespace '%s': restore under "
+                        "another id with --id NEW-ID, or remove it first",
+                        rs.id, rs.ns);
 
         r = cryo_json_read_file(ck->dirfd, CRYO_SPEC_DUMP, 16u << 20, &saved_spec, err);
         if (r >= 0)
@@ -445,7 +456,8 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         struct ctrd_process task = {0};
         r = ctrd_task_get(client, rs.id, &task, err);
         if (r >= 0 && task.status != CTRD_TASK_RUNNING)
-                r = cryo_error_set(err, ESRCH, "the restored task is %s, not running", ctrd_task_status_name(task.status));
+                r = cryo_error_set(err, ESRCH, "the restored task is %s, not running",
+                                   ctrd_task_status_name(task.status));
         ctrd_process_clear(&task);
         if (r < 0)
                 goto fail;

@@ -29,7 +29,8 @@ static int process_source_id(const struct cryo_request *req, char **id, struct c
         return 0;
 }
 
-static int process_dump(const struct cryo_request *req, struct cryo_checkpoint *ck, struct cryo_error **err) {
+static int process_dump(const struct cryo_request *req, struct cryo_checkpoint *ck,
+                        struct cryo_error **err) {
         _cleanup_free_ struct cryo_proc *procs = NULL;
         size_t n = 0;
         int r = proc_tree_collect(req->pid, &procs, &n, err);
@@ -67,22 +68,26 @@ static int check_pids_free(struct cryo_checkpoint *ck, struct cryo_error **err) 
                 pid_t pid = (pid_t) cryo_json_int(p, "pid", 0), parent = 0;
                 char comm[32] = "", state = 0;
                 /* The source's zombie may still wait for its parent to reap it. */
-                for (int tries = 0; tries < 100 && pid > 0 && proc_read_stat(pid, &parent, comm, sizeof(comm), &state) == 0 &&
-                                state == 'Z';
+                for (int tries = 0;
+                     tries < 100 && pid > 0 &&
+                     proc_read_stat(pid, &parent, comm, sizeof(comm), &state) == 0 && state == 'Z';
                      tries++) {
                         struct timespec ts = {0, 20 * 1000 * 1000};
                         nanosleep(&ts, NULL);
                 }
-                if (state == 'Z' && proc_read_stat(pid, &parent, comm, sizeof(comm), &state) == 0 && state == 'Z')
-                        return cryo_error_set(err, EBUSY,
-                                              "pid %d is still held by a zombie that its parent (pid %d) has not "
-                                              "reaped; the restore needs that pid",
-                                              pid, parent);
+                if (state == 'Z' && proc_read_stat(pid, &parent, comm, sizeof(comm), &state) == 0 &&
+                    state == 'Z')
+                        return cryo_error_set(
+                                err, EBUSY,
+                                "pid %d is still held by a zombie that its parent (pid %d) has not "
+                                "reaped; the restore needs that pid",
+                                pid, parent);
                 if (pid > 0 && proc_read_stat(pid, NULL, comm, sizeof(comm), NULL) == 0)
-                        return cryo_error_set(err, EBUSY,
-                                              "pid %d (%s in the checkpoint) is in use on this host by '%s'; "
-                                              "a process checkpoint restores with its original pids",
-                                              pid, cryo_json_str(p, "comm", "?"), comm);
+                        return cryo_error_set(
+                                err, EBUSY,
+                                "pid %d (%s in the checkpoint) is in use on this host by '%s'; "
+                                "a process checkpoint restores with its original pids",
+                                pid, cryo_json_str(p, "comm", "?"), comm);
         }
         return 0;
 }
@@ -111,7 +116,8 @@ static int process_restore(const struct cryo_request *req, struct cryo_checkpoin
 
 static int process_inspect(struct cryo_checkpoint *ck, json_object *report, struct cryo_error **err) {
         json_object *procs = cryo_json_get(ck->manifest, "processes");
-        json_object_object_add(report, "processes", procs ? json_object_get(procs) : json_object_new_array());
+        json_object_object_add(report, "processes",
+                               procs ? json_object_get(procs) : json_object_new_array());
         return 0;
 }
 
