@@ -648,12 +648,24 @@ class ArchiveMixin:
             if cp2.returncode != 0:
                 raise BenchError(f"export: {reason(cp2)}")
             h.extra.setdefault("dump_phases", {})["export_wall"] = t2
+            self.zstd_reference(h)
             shutil.rmtree(h.ckpt, ignore_errors=True)
             h.ckpt = archive
             t += t2
         elif os.path.exists(self.archive_path(h)):
             h.ckpt = self.archive_path(h)
         return t, cp
+
+    def zstd_reference(self, h):
+        """Once per workload, untimed: the size of `tar | zstd -1` of the
+        same checkpoint directory, to set the archive's size against."""
+        done = self.__dict__.setdefault("_ref_done", set())
+        if h.wl.name in done:
+            return
+        done.add(h.wl.name)
+        cp = run(["sh", "-c", f'tar -C "$1" -cf - . | zstd -1 -T{os.cpu_count()} -q -c | wc -c', "sh", h.ckpt])
+        if cp.returncode == 0 and cp.stdout.strip().isdigit():
+            h.extra["zstd1_ref_bytes"] = int(cp.stdout.strip())
 
     def cleanup(self, h):
         super().cleanup(h)
@@ -1060,7 +1072,7 @@ def one_run(args, cell, i):
             leaked = sweep_ctrd_tmp(before, h)
             if leaked:
                 res["leaked_tmp_bytes"] = leaked
-        for k in ("dump_phases", "restore_phases"):
+        for k in ("dump_phases", "restore_phases", "zstd1_ref_bytes"):
             if k in h.extra:
                 res[k] = h.extra[k]
         if "note" in h.extra and h.extra["note"] not in cell.notes:
@@ -1349,7 +1361,8 @@ def build_results(args, tools, wls, cells, analysis, machine, started, image_byt
         "overheads": {k: v for k, v in (analysis or {}).items() if k != "wl"} or None,
     }
     loads = [r.get("load") for c in cells.values() for r in c.runs if r.get("load") is not None]
-    out["machine"]["load_1min"] = {"at_start": machine.get("load_start"), "median_during_runs": median(loads),
+    out["machine"]["load_1min"] = {"at_start": machine.get("load_start"),
+                                   "median_during_runs": round(median(loads), 2) if loads else None,
                                    "max_during_runs": max(loads) if loads else None}
     for wl in wls:
         for t in tools:
@@ -1479,20 +1492,26 @@ def render_overheads(res, cells, wls):
             continue
         dp = [p for p in DUMP_PHASES if any(c.med_phase("dump_phases", p) is not None for _, c, _ in rows)]
         rp = [p for p in RESTORE_PHASES if any(c.med_phase("restore_phases", p) is not None for _, c, _ in rows)]
+        arch = tid.endswith("-zstd")
         out.append(f"**{rows[0][1].tool.label}** (`{tid}`):\n")
         out.append("| Workload | raw CRIU dump | cryo dump | " + " | ".join(PHASE_LABEL.get(p, p) for p in dp) +
                    " | other | raw CRIU restore | cryo restore | " + " | ".join(PHASE_LABEL.get(p, p) for p in rp) +
-                   " | other |")
-        out.append("|---|" + "---:|" * (len(dp) + len(rp) + 6))
+                   " | other |" + (" archive | `tar \\| zstd -1` of the directory |" if arch else ""))
+        out.append("|---|" + "---:|" * (len(dp) + len(rp) + 6 + (2 if arch else 0)))
         for wl, c, f in rows:
             wd, wr = c.med("dump_s"), c.med("restore_s")
             dv = [c.med_phase("dump_phases", p) for p in dp]
             rv = [c.med_phase("restore_phases", p) for p in rp]
             od = wd - sum(v or 0 for v in dv) if wd is not None else None
             orr = wr - sum(v or 0 for v in rv) if wr is not None else None
+            extra = []
+            if arch:
+                ref = median([r.get("zstd1_ref_bytes") for r in c.runs])
+                extra = [fmt_b(c.med("size_bytes")), fmt_b(ref) + (f" ({c.med('size_bytes') / ref:.2f}×)"
+                                                                    if ref and c.med("size_bytes") else "")]
             out.append("| " + " | ".join([wl.label, fmt_s(f.med("dump_s")), fmt_s(wd)] + [fmt_s(v) for v in dv] +
                                          [fmt_s(od), fmt_s(f.med("restore_s")), fmt_s(wr)] +
-                                         [fmt_s(v) for v in rv] + [fmt_s(orr)]) + " |")
+                                         [fmt_s(v) for v in rv] + [fmt_s(orr)] + extra) + " |")
         out.append("")
     return "\n".join(out), bool(out)
 
@@ -1591,7 +1610,8 @@ def render_chart(res, tools, wls, cells, path):
     ymin = 10 ** __import__("math").floor(__import__("math").log10(lo)) if lo else 0.01
     m = res["machine"]
     n = len(shown)
-    colors = ["#555555", "#1f77b4", "#17becf", "#2ca02c", "#9467bd", "#d62728", "#ff7f0e"]
+    colors = ["#555555", "#1f77b4", "#17becf", "#2ca02c", "#9467bd", "#d62728", "#ff7f0e", "#8c564b",
+              "#e377c2", "#bcbd22"]
     plots = []
     for i in range(n):
         plots.append(f"'DAT' using {i + 2}:xtic(1) title columnheader({i + 2}) "
@@ -1678,7 +1698,8 @@ def write_report(res, tools, wls, cells, analysis):
               f"{m['containerd']}, runc {m['runc']}, Podman {m['podman'] or 'not installed'} "
               f"(conmon {m['conmon']}), redis {m['redis']}.  Checkpoints on disk: {ROOT} "
               f"({m['checkpoint_fs']}).  {res['method']['cache']}.  Median of up to {res['method']['runs']} runs.  "
-              f"Load average (1 min) at the start of the runs: median {m['load_1min']['median_during_runs']}, "
+              f"Load average (1 min) at the start of the runs: median "
+              f"{round(m['load_1min']['median_during_runs'] or 0, 2)}, "
               f"max {m['load_1min']['max_during_runs']} (other work on the machine shows here).\n")
     md.append("Times are the wall clock of the command (median); n = runs behind the median.  "
               "**÷ raw CRIU**: this row's time over raw CRIU's on the same workload (1.00× = the floor).  "

@@ -60,9 +60,10 @@ static inline uint64_t mix64(uint64_t x) {
 }
 
 static const char *const words[] = {
-        "GET", "POST", "PUT", "DELETE", "/api/v1/items", "/api/v1/users", "/healthz",
-        "/static/app.js", "status=200", "status=404", "status=500", "user=alice",
-        "user=bob", "user=carol", "cache=hit", "cache=miss", "INFO", "WARN", "DEBUG",
+        "GET",      "POST",           "PUT",        "DELETE",     "/api/v1/items", "/api/v1/users",
+        "/healthz", "/static/app.js", "status=200", "status=404", "status=500",    "user=alice",
+        "user=bob", "user=carol",     "cache=hit",  "cache=miss", "INFO",          "WARN",
+        "DEBUG",
 };
 #define NWORDS (sizeof(words) / sizeof(words[0]))
 
@@ -72,13 +73,12 @@ static void fill_text(unsigned char *pg, uint64_t p) {
         while (off < PAGE) {
                 char buf[256];
                 uint64_t h = mix64(line);
-                int n = snprintf(buf, sizeof(buf),
-                                 "2026-11-29T18:%02u:%02u.%03uZ %s %s %s id=%08x %s %s bytes=%u\n",
-                                 (unsigned) (line / 60000 % 60), (unsigned) (line / 1000 % 60),
-                                 (unsigned) (line % 1000), words[16 + h % 3], words[h % 4],
-                                 words[4 + (h >> 8) % 4], (unsigned) (line & 0xffffffffu),
-                                 words[8 + (h >> 16) % 3], words[11 + (h >> 24) % 5],
-                                 (unsigned) ((h >> 32) % 65536));
+                int n = snprintf(
+                        buf, sizeof(buf), "2026-11-29T18:%02u:%02u.%03uZ %s %s %s id=%08x %s %s bytes=%u\n",
+                        (unsigned) (line / 60000 % 60), (unsigned) (line / 1000 % 60),
+                        (unsigned) (line % 1000), words[16 + h % 3], words[h % 4], words[4 + (h >> 8) % 4],
+                        (unsigned) (line & 0xffffffffu), words[8 + (h >> 16) % 3], words[11 + (h >> 24) % 5],
+                        (unsigned) ((h >> 32) % 65536));
                 size_t len = (size_t) n;
                 if (len > PAGE - off)
                         len = PAGE - off;
@@ -130,7 +130,7 @@ static void fill_page(unsigned char *pg, uint64_t p, enum mode m) {
                 fill_records(pg, p);
                 break;
         default: {
-                uint64_t hdr[2] = { 0x474f484d454d0001ull, p };
+                uint64_t hdr[2] = {0x474f484d454d0001ull, p};
                 memset(pg, 0, PAGE);
                 memcpy(pg, hdr, sizeof(hdr));
                 break;
@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
 
         signal(SIGTERM, on_term);
         signal(SIGINT, on_term);
-        struct sigaction sa = { .sa_handler = on_usr1 };
+        struct sigaction sa = {.sa_handler = on_usr1};
         sigemptyset(&sa.sa_mask);
         sigaction(SIGUSR1, &sa, NULL);
 
