@@ -29,6 +29,8 @@ static void usage(FILE *out) {
                 "Checkpoint:\n"
                 "  -d, --dir DIR             checkpoint root directory\n"
                 "      --name NAME           checkpoint directory name (default TYPE-ID-TIME)\n"
+                "  -o, --archive FILE        write one zstd-compressed archive (FILE.tar.zst), not a\n"
+                "                            directory: dump, checksums and compression in one pass\n"
                 "      --leave-running       keep the source running after the dump\n"
                 "      --rootfs-only         filesystem and metadata only, no processes\n"
                 "      --with-volumes        include bind mount and volume contents\n"
@@ -60,6 +62,7 @@ int cli_dump(int argc, char **argv) {
                 {"with-volumes", no_argument, NULL, 2003},
                 {"tcp-skip-in-flight", no_argument, NULL, 2004},
                 {"skip-in-flight", no_argument, NULL, 2004},
+                {"archive", required_argument, NULL, 'o'},
                 {},
         };
         struct cli_common c = {0};
@@ -67,7 +70,7 @@ int cli_dump(int argc, char **argv) {
         int opt;
         char *end;
 
-        while ((opt = getopt_long(argc, argv, "t:n:a:jhp:i:d:", longopts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "t:n:a:jhp:i:d:o:", longopts, NULL)) != -1) {
                 int r = cli_parse_common("dump", opt, optarg, &c);
                 if (r < 0)
                         return CLI_EXIT_USAGE;
@@ -91,6 +94,9 @@ int cli_dump(int argc, char **argv) {
                         break;
                 case 2000:
                         req->name = optarg;
+                        break;
+                case 'o':
+                        req->archive = optarg;
                         break;
                 case 2001:
                         req->criu.leave_running = true;

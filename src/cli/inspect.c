@@ -13,7 +13,7 @@ static void usage(FILE *out) {
                      "Shows a checkpoint's manifest: type, source, host, options, processes,\n"
                      "per-phase statistics and file sizes.\n"
                      "\n"
-                     "      --verify   check every file's SHA-256 (default: sizes only)\n"
+                     "      --verify   check every file's checksum (default: sizes only)\n"
                      "  -j, --json     the whole report as JSON\n"
                      "  -h, --help     this text\n");
 }

@@ -19,15 +19,37 @@
 #include "util/fs.h"
 #include "util/json.h"
 
-int cryo_export(const char *path, const char *out_file, int level, int threads, json_object **result,
-                struct cryo_error **err) {
-        uint64_t start = cryo_now_usec();
-        _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        int r = ckpt_open(path, CKPT_VERIFY_SIZES, &ck, err);
-        if (r < 0)
-                return r;
+/* Fails early (before anything is frozen) when the archive cannot be made:
+ * an existing file is never replaced by a dump. */
+int cryo_archive_prepare(const char *out_file, char **dir_out, struct cryo_error **err) {
+        if (!out_file || !*out_file)
+                return cryo_error_set(err, EINVAL, "no archive file name");
+        if (access(out_file, F_OK) == 0)
+                return cryo_error_set(err, EEXIST, "archive %s already exists", out_file);
+        _cleanup_free_ char *dir = strdup(out_file);
+        if (!dir)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+                strcpy(dir, ".");
+        else
+                *(slash == dir ? slash + 1 : slash) = '\0';
+        if (!fs_is_dir(dir))
+                return cryo_error_set(err, ENOENT, "cannot write archive %s: no directory %s", out_file,
+                                      dir);
+        *dir_out = steal_pointer(&dir);
+        return 0;
+}
+
+/* Writes the tree at `src` as out_file, atomically: a hidden temporary file
+ * next to it, fsynced, then renamed (never over an existing file when
+ * `replace` is false). */
+static int write_archive(const char *src, const char *out_file, int level, int threads, bool replace,
+                         struct tar_stats *st, struct cryo_error **err) {
         _cleanup_free_ char *tmp = NULL;
-        if (asprintf(&tmp, "%s.tmp-XXXXXX", out_file) < 0)
+        const char *slash = strrchr(out_file, '/');
+        if (asprintf(&tmp, "%.*s.%s.tmp-XXXXXX", slash ? (int) (slash - out_file + 1) : 0, out_file,
+                     slash ? slash + 1 : out_file) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
@@ -37,17 +59,47 @@ int cryo_export(const char *path, const char *out_file, int level, int threads, 
                 .compression = TAR_COMPRESSION_ZSTD,
                 .level = level,
                 .threads = threads,
+                .flags = TAR_WRITE_DIRECT,
         };
-        struct tar_stats st = {0};
-        r = tar_write_dir(ck->path, fd, &opts, &st, err);
+        int r = tar_write_dir(src, fd, &opts, st, err);
         if (r >= 0 && fsync(fd) < 0)
                 r = cryo_error_errno(err, errno, "cannot sync %s", out_file);
-        if (r >= 0 && rename(tmp, out_file) < 0)
+        if (r >= 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, out_file, replace ? 0 : RENAME_NOREPLACE) < 0)
                 r = cryo_error_errno(err, errno, "cannot create %s", out_file);
         if (r < 0) {
                 (void) unlink(tmp);
-                return cryo_error_prefix(err, "export of %s", path);
+                return r;
         }
+        fs_sync_parent(out_file);
+        return 0;
+}
+
+int cryo_archive_commit(struct cryo_checkpoint *ck, const char *out_file, struct cryo_error **err) {
+        /* Sealed, not synced: the archive is the durable copy, and this
+         * directory is removed once it is written. */
+        int r = ckpt_seal(ck, false, err);
+        if (r < 0)
+                return r;
+        uint64_t start = cryo_now_usec();
+        struct tar_stats st = {0};
+        r = write_archive(ck->path, out_file, 1, -1, false, &st, err);
+        if (r < 0)
+                return cryo_error_prefix(err, "archive %s", out_file);
+        cryo_stats_add(&ck->stats, CRYO_PHASE_ARCHIVE, cryo_now_usec() - start, st.archive_bytes);
+        return 0;
+}
+
+int cryo_export(const char *path, const char *out_file, int level, int threads, json_object **result,
+                struct cryo_error **err) {
+        uint64_t start = cryo_now_usec();
+        _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+        int r = ckpt_open(path, CKPT_VERIFY_SIZES, &ck, err);
+        if (r < 0)
+                return r;
+        struct tar_stats st = {0};
+        r = write_archive(ck->path, out_file, level, threads, true, &st, err);
+        if (r < 0)
+                return cryo_error_prefix(err, "export of %s", path);
         json_object *res = json_object_new_object();
         json_object_object_add(res, "archive", json_object_new_string(out_file));
         json_object_object_add(res, "checkpoint", json_object_new_string(ck->path));

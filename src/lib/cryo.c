@@ -119,8 +119,19 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                 return cryo_error_set(err, ENOMEM, "out of memory");
 
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+        _cleanup_free_ char *archive_dir = NULL;
         const char *root = req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT;
-        r = ckpt_create(root, name, plugin->name, &ck, err);
+        unsigned flags = 0;
+        if (req->archive) {
+                /* The checkpoint is written next to the archive, on the same
+                 * file system, and removed once the archive is complete. */
+                r = cryo_archive_prepare(req->archive, &archive_dir, err);
+                if (r < 0)
+                        return r;
+                root = archive_dir;
+                flags |= CKPT_CREATE_SCRATCH;
+        }
+        r = ckpt_create(root, name, plugin->name, flags, &ck, err);
         /* Default names have one-second resolution: a second dump within
          * the same second gets a suffix.  A name the user gave is theirs. */
         for (int n = 2; r == -EEXIST && !req->name && n < 100; n++) {
@@ -131,7 +142,7 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                 _cleanup_free_ char *base = ckpt_default_name(plugin->name, id);
                 if (!base || asprintf(&name, "%s-%d", base, n) < 0)
                         return cryo_error_set(err, ENOMEM, "out of memory");
-                r = ckpt_create(root, name, plugin->name, &ck, err);
+                r = ckpt_create(root, name, plugin->name, flags, &ck, err);
         }
         if (r < 0)
                 return r;
@@ -152,7 +163,7 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         }
         if (r >= 0) {
                 cryo_stats_add(&ck->stats, CRYO_PHASE_TOTAL, cryo_now_usec() - start, 0);
-                r = ckpt_commit(ck, err);
+                r = req->archive ? cryo_archive_commit(ck, req->archive, err) : ckpt_commit(ck, err);
         }
         if (ck->stopped_root > 0)
                 /* Only now is it safe to end the source: the checkpoint is
@@ -163,8 +174,10 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                 return r;
         }
 
+        /* The manifest's total ends before the commit; the caller's includes it. */
+        ck->stats.phase[CRYO_PHASE_TOTAL].usec = cryo_now_usec() - start;
         json_object *res = json_object_new_object();
-        json_object_object_add(res, "path", json_object_new_string(ck->path));
+        json_object_object_add(res, "path", json_object_new_string(req->archive ? req->archive : ck->path));
         json_object_object_add(res, "name", json_object_new_string(name));
         json_object_object_add(res, "type", json_object_new_string(plugin->name));
         json_object_object_add(res, "id", json_object_new_string(id));
@@ -186,7 +199,7 @@ static bool restorable_as(struct cryo_checkpoint *ck, const char *as) {
 }
 
 int cryo_restore(struct cryo_request *req, const char *path, json_object **result, struct cryo_error **err) {
-        uint64_t start = cryo_now_usec();
+        uint64_t start = cryo_now_usec(), import_usec = 0;
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
         _cleanup_free_ char *imported = NULL;
         struct stat st;
@@ -197,13 +210,17 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
                 if (r < 0)
                         return r;
                 path = imported;
+                import_usec = cryo_now_usec() - start;
         }
         int r = ckpt_open(path, req->no_verify || imported ? CKPT_VERIFY_SIZES : CKPT_VERIFY_FULL, &ck, err);
         if (r < 0)
                 return r;
         /* The dump-time stats stay in the manifest; these are the restore's. */
+        struct cryo_phase_stat verified = ck->stats.phase[CRYO_PHASE_VERIFY];
         memset(&ck->stats, 0, sizeof(ck->stats));
-        cryo_stats_add(&ck->stats, CRYO_PHASE_VERIFY, cryo_now_usec() - start, 0);
+        ck->stats.phase[CRYO_PHASE_VERIFY] = verified;
+        if (imported)
+                cryo_stats_add(&ck->stats, CRYO_PHASE_IMPORT, import_usec, (uint64_t) st.st_size);
 
         const char *type = ckpt_type(ck);
         if (req->type && strcmp(req->type, type) != 0) {
@@ -253,7 +270,7 @@ int cryo_inspect(const char *path, bool verify, json_object **report, struct cry
         _cleanup_json_ json_object *rep = json_object_new_object();
         json_object_object_add(rep, "path", json_object_new_string(ck->path));
         json_object_object_add(rep, "manifest", json_object_get(ck->manifest));
-        json_object_object_add(rep, "verified", json_object_new_string(verify ? "sha256" : "sizes"));
+        json_object_object_add(rep, "verified", json_object_new_string(verify ? "checksums" : "sizes"));
         const struct cryo_plugin *plugin = cryo_plugin_find(ckpt_type(ck));
         if (plugin && plugin->inspect) {
                 r = plugin->inspect(ck, rep, err);

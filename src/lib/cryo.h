@@ -27,6 +27,11 @@ int cryo_inspect(const char *path, bool verify, json_object **report, struct cry
  * default; threads: < 0 = one per CPU). */
 int cryo_export(const char *path, const char *out_file, int level, int threads, json_object **result,
                 struct cryo_error **err);
+/* For cryo_dump(): checks that out_file can be created (not there yet, its
+ * directory exists) and returns that directory, for the scratch checkpoint. */
+int cryo_archive_prepare(const char *out_file, char **dir_out, struct cryo_error **err);
+/* For cryo_dump(): seals a scratch checkpoint and writes it as out_file. */
+int cryo_archive_commit(struct cryo_checkpoint *ck, const char *out_file, struct cryo_error **err);
 /* Extracts and verifies an exported checkpoint into `root`. */
 int cryo_import(const char *archive, const char *root, char **path_out, struct cryo_error **err);
 

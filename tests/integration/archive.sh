@@ -1,4 +1,7 @@
-# cryo export / import: a checkpoint as one .tar.zst, verified on the way in.
+# cryo export / import: a checkpoint as one .tar.zst, verified on the way in;
+# cryo dump --archive: the same archive written by the dump itself.
+
+source "${CRYO_TOP:-$(dirname "${BASH_SOURCE[0]}")/../..}/tests/lib/workloads.sh"
 
 test_export_import_restore() {
         need_root
@@ -36,6 +39,77 @@ test_damaged_archive_refused() {
         assert_contains "$TEST_SCRATCH/err" "cannot open archive"
 }
 
+# The dump writes the archive in one pass: no directory is left behind, the
+# source is gone, and the archive alone restores a process whose memory
+# verifies.
+test_dump_to_archive() {
+        need_root
+        need_cmd zstd
+        local arc=$TEST_SCRATCH/dest/mem.tar.zst
+        mkdir -p "$TEST_SCRATCH/dest"
+        wl_start memory
+        wl_expect_pass memory
+        "$CRYO" dump --type process --pid "$(wl_pid memory)" --archive "$arc" --json >"$TEST_SCRATCH/dump.json" ||
+                fail "dump --archive failed"
+        assert_eq "$(jq -r .path "$TEST_SCRATCH/dump.json")" "$arc" "printed path"
+        jq -e '.stats.phases.archive.bytes > 0' "$TEST_SCRATCH/dump.json" >/dev/null ||
+                fail "no archive phase in the stats: $(cat "$TEST_SCRATCH/dump.json")"
+        wl_reap memory
+        wl_assert_gone memory
+        assert_eq "$(ls -A "$TEST_SCRATCH/dest")" "mem.tar.zst" "files next to the archive"
+        assert_eq "$(stat -c %a "$arc")" 600 "mode of the archive"
+        # an ordinary zstd tar, with the manifest and the CRIU images in it
+        zstd -dc "$arc" | tar -t >"$TEST_SCRATCH/list" || fail "not a zstd tar"
+        grep -qx 'cryo.json' "$TEST_SCRATCH/list" || fail "no manifest in the archive"
+        grep -q '^checkpoint/pages-.*\.img$' "$TEST_SCRATCH/list" || fail "no memory image in the archive"
+        "$CRYO" restore --type process --checkpoint-dir "$arc" --dir "$TEST_SCRATCH/imp" >/dev/null ||
+                fail "restore from the archive failed"
+        wl_assert_running memory
+        wl_expect_pass memory
+}
+
+# An existing file is never replaced, and the source is not touched.
+test_dump_to_archive_refuses_existing_file() {
+        need_root
+        local pid
+        setsid sleep 600 </dev/null >/dev/null 2>&1 &
+        pid=$!
+        echo keep >"$TEST_SCRATCH/x.tar.zst"
+        expect_fail "existing archive" "$CRYO" dump --type process --pid "$pid" --archive "$TEST_SCRATCH/x.tar.zst"
+        assert_contains "$TEST_SCRATCH/err" "already exists"
+        assert_eq "$(cat "$TEST_SCRATCH/x.tar.zst")" keep "the existing file"
+        pid_alive "$pid" || fail "the source did not survive a refused dump"
+        expect_fail "no directory" "$CRYO" dump --type process --pid "$pid" --archive "$TEST_SCRATCH/no/x.tar.zst"
+        assert_contains "$TEST_SCRATCH/err" "no directory"
+        pid_alive "$pid" || fail "the source did not survive a refused dump"
+        [ "$(ls -A "$TEST_SCRATCH" | grep -c '^\.')" = 0 ] || fail "temporary files left: $(ls -A "$TEST_SCRATCH")"
+        kill -9 "$pid"
+}
+
+# A dump that CRIU refuses (stdin is a socket whose peer is outside the
+# tree) leaves no archive, no scratch directory, and the source running.
+test_dump_to_archive_failure_leaves_nothing() {
+        need_root
+        need_cmd python3
+        local pid
+        mkdir -p "$TEST_SCRATCH/dest"
+        python3 -c '
+import socket, subprocess, time
+a, b = socket.socketpair()
+p = subprocess.Popen(["setsid", "sleep", "600"], stdin=b, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(p.pid, flush=True)
+time.sleep(600)' >"$TEST_SCRATCH/pid" &
+        wait_for test -s "$TEST_SCRATCH/pid" || fail "no helper process"
+        pid=$(cat "$TEST_SCRATCH/pid")
+        expect_fail "CRIU refusal" "$CRYO" dump --type process --pid "$pid" --archive "$TEST_SCRATCH/dest/x.tar.zst"
+        assert_contains "$TEST_SCRATCH/err" "External socket"
+        assert_eq "$(ls -A "$TEST_SCRATCH/dest")" "" "files after a failed dump"
+        pid_alive "$pid" || fail "the source did not survive a failed dump"
+        [ "$(awk '{print $3}' "/proc/$pid/stat")" != T ] || fail "the source was left stopped"
+        kill -9 "$pid" %1 2>/dev/null || true
+}
+
 cleanup() {
         pkill -9 -f '^sleep 600$' 2>/dev/null || true
+        wl_cleanup
 }

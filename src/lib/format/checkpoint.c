@@ -13,7 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "format/digest.h"
 #include "format/sha256.h"
+#include "format/writeback.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -56,8 +58,8 @@ json_object *ckpt_host_info(void) {
         return o;
 }
 
-int ckpt_create(const char *root, const char *name, const char *type, struct cryo_checkpoint **out,
-                struct cryo_error **err) {
+int ckpt_create(const char *root, const char *name, const char *type, unsigned flags,
+                struct cryo_checkpoint **out, struct cryo_error **err) {
         if (!name || !*name || strchr(name, '/') || name[0] == '.')
                 return cryo_error_set(err, EINVAL, "invalid checkpoint name '%s'", name ? name : "");
         int r = fs_mkdir_p(root, 0700, err);
@@ -72,7 +74,7 @@ int ckpt_create(const char *root, const char *name, const char *type, struct cry
         ck->final_path = fs_path_join(root, name);
         if (!ck->final_path)
                 return cryo_error_set(err, ENOMEM, "out of memory");
-        if (access(ck->final_path, F_OK) == 0)
+        if (!(flags & CKPT_CREATE_SCRATCH) && access(ck->final_path, F_OK) == 0)
                 return cryo_error_set(err, EEXIST, "checkpoint %s already exists", ck->final_path);
 
         /* Hidden and suffixed: ckpt_list() never shows it, so an interrupted
@@ -97,6 +99,11 @@ int ckpt_create(const char *root, const char *name, const char *type, struct cry
         json_object_object_add(ck->manifest, "name", json_object_new_string(name));
         json_object_object_add(ck->manifest, "created", json_object_new_string(created));
         json_object_object_add(ck->manifest, "host", ckpt_host_info());
+        if (!(flags & CKPT_CREATE_SCRATCH)) {
+                r = writeback_start(ck->dirfd, &ck->writeback, err);
+                if (r < 0)
+                        return r;
+        }
         *out = steal_pointer(&ck);
         return 0;
 }
@@ -116,10 +123,38 @@ const char *ckpt_type(const struct cryo_checkpoint *ck) {
         return cryo_json_str(ck->manifest, "type", "unknown");
 }
 
-/* Hashes every regular file below dirfd into `files` ("sub/dir/name" keys),
- * tightening permissions on the way: checkpoints hold process memory. */
-static int hash_tree(int dirfd, const char *prefix, json_object *files, uint64_t *bytes, int depth,
-                     struct cryo_error **err) {
+/* The regular files of a checkpoint tree, as paths relative to its top. */
+struct file_list {
+        struct digest_file *v;
+        size_t n, cap;
+};
+
+static void file_list_clear(struct file_list *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->v[i].rel);
+        free(l->v);
+        *l = (struct file_list){0};
+}
+
+static int file_list_add(struct file_list *l, char *rel) {
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? 2 * l->cap : 32;
+                struct digest_file *v = reallocarray(l->v, cap, sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                l->v = v;
+                l->cap = cap;
+        }
+        l->v[l->n++] = (struct digest_file){.rel = rel};
+        return 0;
+}
+
+/* Lists every regular file below dirfd but the manifest, tightening
+ * permissions on the way: checkpoints hold process memory.  `durable`
+ * starts the write-back of each file, so the disk works while the
+ * checksums are computed and the final fsync has less to wait for. */
+static int collect_tree(int dirfd, const char *prefix, bool durable, struct file_list *files, int depth,
+                        struct cryo_error **err) {
         if (depth > 32)
                 return cryo_error_set(err, ELOOP, "checkpoint tree too deep at %s", prefix);
         _cleanup_closedir_ DIR *d = fs_opendir_at(dirfd);
@@ -143,7 +178,7 @@ static int hash_tree(int dirfd, const char *prefix, json_object *files, uint64_t
                         if (sub < 0)
                                 return cryo_error_errno(err, errno, "cannot open %s", rel);
                         (void) fchmod(sub, 0700);
-                        int r = hash_tree(sub, rel, files, bytes, depth + 1, err);
+                        int r = collect_tree(sub, rel, durable, files, depth + 1, err);
                         if (r < 0)
                                 return r;
                         continue;
@@ -151,41 +186,49 @@ static int hash_tree(int dirfd, const char *prefix, json_object *files, uint64_t
                 if (!S_ISREG(st.st_mode))
                         continue;
                 (void) fchmodat(dirfd, de->d_name, 0600, 0);
-                /* Start the write-back now, so the disk works while the
-                 * checksums are computed and the final fsync has less to
-                 * wait for. */
-                _cleanup_close_ int wfd = openat(dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (wfd >= 0)
-                        (void) sync_file_range(wfd, 0, 0, SYNC_FILE_RANGE_WRITE);
-                char hex[SHA256_HEX_LEN + 1];
-                uint64_t size = 0;
-                int r = sha256_file(dirfd, de->d_name, hex, &size, err);
-                if (r < 0)
-                        return r;
-                json_object *entry = json_object_new_object();
-                json_object_object_add(entry, "size", json_object_new_uint64(size));
-                json_object_object_add(entry, "sha256", json_object_new_string(hex));
-                json_object_object_add(files, rel, entry);
-                *bytes += size;
+                if (durable) {
+                        _cleanup_close_ int wfd =
+                                openat(dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                        if (wfd >= 0)
+                                (void) sync_file_range(wfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+                }
+                if (file_list_add(files, rel) < 0)
+                        return cryo_error_set(err, ENOMEM, "out of memory");
+                rel = NULL; /* owned by the list now */
         }
         return 0;
 }
 
-int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err) {
+int ckpt_seal(struct cryo_checkpoint *ck, bool durable, struct cryo_error **err) {
         if (!ck->writing || ck->committed)
                 return cryo_error_set(err, EINVAL, "checkpoint is not being written");
+        writeback_stop(ck->writeback);
+        ck->writeback = NULL;
 
         uint64_t start = cryo_now_usec(), bytes = 0;
+        _cleanup_(file_list_clear) struct file_list list = {0};
+        int r = collect_tree(ck->dirfd, "", durable, &list, 0, err);
+        if (r >= 0)
+                r = digest_files(ck->dirfd, list.v, list.n, 0, err);
+        if (r < 0)
+                return cryo_error_prefix(err, "cannot checksum the checkpoint");
         json_object *files = json_object_new_object();
         if (!files)
                 return cryo_error_set(err, ENOMEM, "out of memory");
+        json_object_object_add(ck->manifest, "checksum", json_object_new_string(DIGEST_ALGORITHM));
         json_object_object_add(ck->manifest, "files", files);
-        int r = hash_tree(ck->dirfd, "", files, &bytes, 0, err);
-        if (r < 0)
-                return cryo_error_prefix(err, "cannot checksum the checkpoint");
-        r = fs_sync_tree(ck->dirfd, err);
-        if (r < 0)
-                return cryo_error_prefix(err, "cannot sync the checkpoint");
+        for (size_t i = 0; i < list.n; i++) {
+                json_object *entry = json_object_new_object();
+                json_object_object_add(entry, "size", json_object_new_uint64(list.v[i].size));
+                json_object_object_add(entry, "xxh128", json_object_new_string(list.v[i].hex));
+                json_object_object_add(files, list.v[i].rel, entry);
+                bytes += list.v[i].size;
+        }
+        if (durable) {
+                r = fs_sync_tree(ck->dirfd, err);
+                if (r < 0)
+                        return cryo_error_prefix(err, "cannot sync the checkpoint");
+        }
 
         /* The manifest carries the write phase too, so it is timed up to the
          * last step that can be measured before writing it. */
@@ -195,29 +238,27 @@ int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err) {
         r = cryo_json_write_file(ck->dirfd, CRYO_MANIFEST_FILE, ck->manifest, 0600, err);
         if (r < 0)
                 return r;
-        if (fsync(ck->dirfd) < 0)
+        if (durable && fsync(ck->dirfd) < 0)
                 return cryo_error_errno(err, errno, "cannot sync %s", ck->path);
+        return 0;
+}
 
+int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err) {
+        int r = ckpt_seal(ck, true, err);
+        if (r < 0)
+                return r;
         if (renameat2(AT_FDCWD, ck->path, AT_FDCWD, ck->final_path, RENAME_NOREPLACE) < 0)
                 return cryo_error_errno(err, errno, "cannot move the checkpoint into place at %s",
                                         ck->final_path);
-        _cleanup_free_ char *parent = strdup(ck->final_path);
-        if (parent) {
-                char *slash = strrchr(parent, '/');
-                if (slash)
-                        *(slash == parent ? slash + 1 : slash) = '\0';
-                _cleanup_close_ int pfd = open(slash ? parent : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (pfd >= 0)
-                        (void) fsync(pfd);
-        }
+        fs_sync_parent(ck->final_path);
         free(ck->path);
         ck->path = steal_pointer(&ck->final_path);
         ck->committed = true;
         return 0;
 }
 
-static int verify_file(struct cryo_checkpoint *ck, const char *rel, json_object *entry,
-                       enum ckpt_verify verify, struct cryo_error **err) {
+static int check_size(struct cryo_checkpoint *ck, const char *rel, json_object *entry,
+                      struct cryo_error **err) {
         if (strstr(rel, "..") || rel[0] == '/')
                 return cryo_error_set(err, EBADMSG, "manifest lists a path outside the checkpoint: %s", rel);
         struct stat st;
@@ -235,17 +276,23 @@ static int verify_file(struct cryo_checkpoint *ck, const char *rel, json_object 
                                       "checkpoint file %s is %s: %lld bytes, the manifest says %lld", rel,
                                       st.st_size < want ? "truncated" : "longer than recorded",
                                       (long long) st.st_size, (long long) want);
-        if (verify < CKPT_VERIFY_FULL)
-                return 0;
+        return 0;
+}
+
+static int corrupted(struct cryo_error **err, const char *rel, const char *what) {
+        return cryo_error_set(err, EBADMSG,
+                              "checkpoint file %s is corrupted: its %s does not match the manifest", rel,
+                              what);
+}
+
+/* Checkpoints of format version 1 (cryo 0.1) list SHA-256 sums. */
+static int verify_sha256(struct cryo_checkpoint *ck, const char *rel, const char *want,
+                         struct cryo_error **err) {
         char hex[SHA256_HEX_LEN + 1];
         int r = sha256_file(ck->dirfd, rel, hex, NULL, err);
         if (r < 0)
                 return r;
-        if (strcmp(hex, cryo_json_str(entry, "sha256", "")) != 0)
-                return cryo_error_set(
-                        err, EBADMSG,
-                        "checkpoint file %s is corrupted: its SHA-256 does not match the manifest", rel);
-        return 0;
+        return strcmp(hex, want) == 0 ? 0 : corrupted(err, rel, "SHA-256");
 }
 
 int ckpt_verify(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct cryo_error **err) {
@@ -255,11 +302,38 @@ int ckpt_verify(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct cryo
         if (!files || !json_object_is_type(files, json_type_object))
                 return cryo_error_set(err, EBADMSG, "manifest of %s has no file list", ck->path);
         uint64_t start = cryo_now_usec(), bytes = 0;
+        _cleanup_(file_list_clear) struct file_list list = {0};
         json_object_object_foreach (files, rel, entry) {
-                int r = verify_file(ck, rel, entry, verify, err);
+                int r = check_size(ck, rel, entry, err);
                 if (r < 0)
                         return r;
                 bytes += (uint64_t) cryo_json_int(entry, "size", 0);
+                if (verify < CKPT_VERIFY_FULL)
+                        continue;
+                const char *sha = cryo_json_str(entry, "sha256", NULL);
+                if (sha) {
+                        r = verify_sha256(ck, rel, sha, err);
+                        if (r < 0)
+                                return r;
+                } else if (!cryo_json_str(entry, "xxh128", NULL)) {
+                        return cryo_error_set(err, EBADMSG, "manifest lists no checksum for %s", rel);
+                } else {
+                        char *copy = strdup(rel);
+                        if (!copy || file_list_add(&list, copy) < 0) {
+                                free(copy);
+                                return cryo_error_set(err, ENOMEM, "out of memory");
+                        }
+                }
+        }
+        if (list.n > 0) {
+                int r = digest_files(ck->dirfd, list.v, list.n, 0, err);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < list.n; i++) {
+                        json_object *listed = cryo_json_get(files, list.v[i].rel);
+                        if (strcmp(list.v[i].hex, cryo_json_str(listed, "xxh128", "")) != 0)
+                                return corrupted(err, list.v[i].rel, "checksum");
+                }
         }
         cryo_stats_add(&ck->stats, CRYO_PHASE_VERIFY, cryo_now_usec() - start, bytes);
         return 0;
@@ -310,6 +384,7 @@ int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint 
 void ckpt_free(struct cryo_checkpoint *ck) {
         if (!ck)
                 return;
+        writeback_stop(ck->writeback);
         if (ck->dirfd >= 0)
                 close(ck->dirfd);
         if (ck->writing && !ck->committed && ck->path)

@@ -13,8 +13,9 @@
  * A checkpoint directory, being written or read.
  *
  * Writing: ckpt_create() makes a hidden temporary directory next to the
- * final one; the dump fills it through `dirfd`; ckpt_commit() checksums
- * every file into the manifest, fsyncs the tree and renames it into place.
+ * final one; the dump fills it through `dirfd` (while a thread has the disk
+ * write it, see writeback.h); ckpt_commit() checksums every file into the
+ * manifest, fsyncs the tree and renames it into place.
  * Until then nothing looks like a valid checkpoint, and freeing an
  * uncommitted checkpoint removes the temporary directory.
  */
@@ -29,16 +30,28 @@ struct cryo_checkpoint {
         /* Writer only: root of a tree a dump left stopped, to be killed
          * once the checkpoint is committed or resumed if it is not. */
         pid_t stopped_root;
+        struct writeback *writeback; /* writer only, durable checkpoints */
+};
+
+enum {
+        /* A scratch checkpoint is never committed in place: it is sealed
+         * (checksums, manifest) and then copied elsewhere, e.g. into an
+         * archive, and removed.  No write-back, no fsync. */
+        CKPT_CREATE_SCRATCH = 1u << 0,
 };
 
 enum ckpt_verify {
         CKPT_VERIFY_NONE,  /* manifest only */
         CKPT_VERIFY_SIZES, /* every listed file present with its size */
-        CKPT_VERIFY_FULL,  /* and its SHA-256 */
+        CKPT_VERIFY_FULL,  /* and its checksum */
 };
 
-int ckpt_create(const char *root, const char *name, const char *type, struct cryo_checkpoint **out,
-                struct cryo_error **err);
+int ckpt_create(const char *root, const char *name, const char *type, unsigned flags,
+                struct cryo_checkpoint **out, struct cryo_error **err);
+/* Checksums every file into the manifest and writes it; `durable` also
+ * fsyncs the tree.  The checkpoint stays where it is. */
+int ckpt_seal(struct cryo_checkpoint *ck, bool durable, struct cryo_error **err);
+/* Seals durably and renames the checkpoint into place. */
 int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err);
 int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint **out,
               struct cryo_error **err);

@@ -5,10 +5,13 @@
  * The checkpoint directory layout.  File names follow the de-facto format
  * that Podman, CRI-O and containerd's CRI write (checkpointctl's
  * lib/metadata.go), so other tools can read what cryo writes; cryo adds its
- * own manifest, cryo.json, which versions the whole and lists a SHA-256 for
+ * own manifest, cryo.json, which versions the whole and lists a checksum for
  * every file.
+ *
+ * Version 2 lists XXH3-128 chunk-tree checksums ("xxh128", format/digest.h)
+ * where version 1 listed SHA-256 ("sha256"); both are read.
  */
-#define CRYO_FORMAT_VERSION 1
+#define CRYO_FORMAT_VERSION 2
 
 #define CRYO_MANIFEST_FILE  "cryo.json"
 #define CRYO_CRIU_DIR       "checkpoint"

@@ -29,6 +29,7 @@ struct cryo_request {
         const char *runtime_root;    /* runc --root */
         const char *checkpoint_root; /* where new checkpoints go */
         const char *name;            /* checkpoint directory name */
+        const char *archive;         /* dump: write one zstd archive here instead of a directory */
         struct engine_options criu;
         bool rootfs_only;
         bool with_volumes;

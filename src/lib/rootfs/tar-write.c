@@ -40,7 +40,9 @@ struct tar_writer {
         ZSTD_CCtx *zc;
         uint8_t *obuf; /* output: zstd destination or coalescing buffer */
         size_t olen, ocap;
-        int io_error; /* negative errno from the write callback */
+        int io_error;         /* negative errno from the write callback */
+        uint64_t unsubmitted; /* bytes written since the last write-back request */
+        bool direct;          /* out_fd is in O_DIRECT mode */
 
         uint8_t *dbuf; /* file data */
 
@@ -69,15 +71,46 @@ static int write_all(int fd, const void *buf, size_t len) {
         return 0;
 }
 
+/* Counts output and, for TAR_WRITE_WRITEBACK, has the disk start on it:
+ * the final fsync then waits for the last few MiB only. */
+static void note_written(struct tar_writer *w, size_t len) {
+        w->stats->archive_bytes += len;
+        if (!(w->flags & TAR_WRITE_WRITEBACK))
+                return;
+        w->unsubmitted += len;
+        if (w->unsubmitted >= (16u << 20)) {
+                (void) sync_file_range(w->out_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+                w->unsubmitted = 0;
+        }
+}
+
+/* O_DIRECT wants block-aligned lengths (the buffer and file offsets are
+ * aligned already): the unaligned tail waits in the buffer for more, or for
+ * out_flush_final(). */
+#define DIRECT_ALIGN 4096u
+
 static int out_flush(struct tar_writer *w) {
-        if (w->olen == 0)
+        size_t len = w->direct ? w->olen & ~(size_t) (DIRECT_ALIGN - 1) : w->olen;
+        if (len == 0)
                 return 0;
-        int r = write_all(w->out_fd, w->obuf, w->olen);
+        int r = write_all(w->out_fd, w->obuf, len);
         if (r < 0)
                 return r;
-        w->stats->archive_bytes += w->olen;
-        w->olen = 0;
+        note_written(w, len);
+        memmove(w->obuf, w->obuf + len, w->olen - len);
+        w->olen -= len;
         return 0;
+}
+
+static int out_flush_final(struct tar_writer *w) {
+        int r = out_flush(w);
+        if (r < 0 || w->olen == 0)
+                return r;
+        int fl = fcntl(w->out_fd, F_GETFL);
+        if (fl < 0 || fcntl(w->out_fd, F_SETFL, fl & ~O_DIRECT) < 0)
+                return -errno;
+        w->direct = false;
+        return out_flush(w);
 }
 
 static int out_plain(struct tar_writer *w, const void *buf, size_t len) {
@@ -89,15 +122,23 @@ static int out_plain(struct tar_writer *w, const void *buf, size_t len) {
         int r = out_flush(w);
         if (r < 0)
                 return r;
-        if (len >= w->ocap / 2) {
+        if (len >= w->ocap / 2 && !w->direct) {
                 r = write_all(w->out_fd, buf, len);
                 if (r < 0)
                         return r;
-                w->stats->archive_bytes += len;
+                note_written(w, len);
                 return 0;
         }
-        memcpy(w->obuf, buf, len);
-        w->olen = len;
+        if (w->olen + len > w->ocap) {
+                /* direct mode: the tail left by out_flush plus a big write */
+                const uint8_t *p = buf;
+                size_t room = w->ocap - w->olen;
+                memcpy(w->obuf + w->olen, p, room);
+                w->olen += room;
+                return out_plain(w, p + room, len - room);
+        }
+        memcpy(w->obuf + w->olen, buf, len);
+        w->olen += len;
         return 0;
 }
 
@@ -111,7 +152,7 @@ static int out_zstd(struct tar_writer *w, const void *buf, size_t len, ZSTD_EndD
                 w->olen += out.pos;
                 /* write when the buffer is nearly full (or at the end) */
                 if (w->olen > w->ocap - ZSTD_CStreamOutSize() || (mode == ZSTD_e_end && rem == 0)) {
-                        int r = out_flush(w);
+                        int r = mode == ZSTD_e_end && rem == 0 ? out_flush_final(w) : out_flush(w);
                         if (r < 0)
                                 return r;
                 }
@@ -202,6 +243,14 @@ int tar_writer_new(int out_fd, const struct tar_write_opts *opts, struct tar_sta
                 return cryo_error_set(err, EINVAL, "unknown compression %d", (int) opts->compression);
         }
 
+        if (opts->flags & TAR_WRITE_DIRECT) {
+                int fl = fcntl(out_fd, F_GETFL);
+                if (fl >= 0 && lseek(out_fd, 0, SEEK_CUR) == 0 && fcntl(out_fd, F_SETFL, fl | O_DIRECT) == 0)
+                        w->direct = true;
+                else
+                        w->flags |= TAR_WRITE_WRITEBACK;
+        }
+
         w->a = archive_write_new();
         if (!w->a)
                 return cryo_error_set(err, ENOMEM, "cannot create archive writer");
@@ -220,7 +269,7 @@ int tar_writer_finish(struct tar_writer *w, struct cryo_error **err) {
         w->finished = true;
         if (archive_write_close(w->a) != ARCHIVE_OK)
                 return archive_fail(w, err, "cannot finish tar stream");
-        int r = w->zc ? out_zstd(w, NULL, 0, ZSTD_e_end) : out_flush(w);
+        int r = w->zc ? out_zstd(w, NULL, 0, ZSTD_e_end) : out_flush_final(w);
         if (r < 0)
                 return cryo_error_errno(err, r, "cannot write archive");
         return 0;

@@ -151,6 +151,18 @@ int fs_sync_tree(int dirfd, struct cryo_error **err) {
         return sync_tree_at(dirfd, 0, err);
 }
 
+void fs_sync_parent(const char *path) {
+        _cleanup_free_ char *parent = strdup(path);
+        if (!parent)
+                return;
+        char *slash = strrchr(parent, '/');
+        if (slash)
+                *(slash == parent ? slash + 1 : slash) = '\0';
+        _cleanup_close_ int fd = open(slash ? parent : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0)
+                (void) fsync(fd);
+}
+
 static int tree_size_at(int dirfd, int depth, uint64_t *bytes) {
         if (depth > 64)
                 return -ELOOP;

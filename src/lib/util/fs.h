@@ -23,6 +23,8 @@ int fs_read_file(int dirfd, const char *name, size_t max, char **out, size_t *ou
 int fs_read_fd(int fd, size_t max, char **out, size_t *out_len, struct cryo_error **err);
 /* fsyncs every regular file and directory below dirfd, then dirfd itself. */
 int fs_sync_tree(int dirfd, struct cryo_error **err);
+/* fsyncs the directory holding `path`, so that a rename into it is durable (best effort). */
+void fs_sync_parent(const char *path);
 /* Total apparent size of regular files below dirfd. */
 int fs_tree_size(int dirfd, uint64_t *bytes);
 bool fs_is_dir(const char *path);

@@ -11,6 +11,7 @@ static const char *const phase_names[_CRYO_PHASE_MAX] = {
         [CRYO_PHASE_DUMP] = "criu_dump",    [CRYO_PHASE_ROOTFS] = "rootfs",
         [CRYO_PHASE_METADATA] = "metadata", [CRYO_PHASE_WRITE] = "write",
         [CRYO_PHASE_VERIFY] = "verify",     [CRYO_PHASE_RESTORE] = "restore",
+        [CRYO_PHASE_ARCHIVE] = "archive",   [CRYO_PHASE_IMPORT] = "import",
         [CRYO_PHASE_TOTAL] = "total",
 };
 

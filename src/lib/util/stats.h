@@ -19,6 +19,8 @@ enum cryo_phase {
         CRYO_PHASE_ROOTFS,      /* filesystem diff capture or apply */
         CRYO_PHASE_METADATA,    /* spec, config, network, limits */
         CRYO_PHASE_WRITE,       /* checksums, fsync, atomic rename */
+        CRYO_PHASE_ARCHIVE,     /* compression into one archive file, its fsync (bytes: archive size) */
+        CRYO_PHASE_IMPORT,      /* extraction of an archive before a restore */
         CRYO_PHASE_VERIFY,      /* checkpoint verification before restore */
         CRYO_PHASE_RESTORE,     /* whole CRIU/runtime restore call */
         CRYO_PHASE_TOTAL,

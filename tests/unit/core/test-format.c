@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "format/checkpoint.h"
+#include "format/digest.h"
+#include "format/sha256.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -45,7 +47,7 @@ static int count_entries(const char *dir, bool hidden_only) {
 static char *write_checkpoint(const char *name) {
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
         _cleanup_error_ struct cryo_error *err = NULL;
-        assert_int_equal(ckpt_create(root, name, "process", &ck, &err), 0);
+        assert_int_equal(ckpt_create(root, name, "process", 0, &ck, &err), 0);
         int fd = -1;
         assert_int_equal(ckpt_open_subdir(ck, CRYO_CRIU_DIR, true, &fd, &err), 0);
         assert_int_equal(fs_write_file(fd, "pages-1.img", "0123456789", 10, 0644, &err), 0);
@@ -74,7 +76,7 @@ static void test_uncommitted_leaves_nothing(void **state) {
         {
                 _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
                 _cleanup_error_ struct cryo_error *err = NULL;
-                assert_int_equal(ckpt_create(root, "ck-aborted", "process", &ck, &err), 0);
+                assert_int_equal(ckpt_create(root, "ck-aborted", "process", 0, &ck, &err), 0);
                 assert_int_equal(fs_write_file(ck->dirfd, "x", "y", 1, 0600, &err), 0);
                 assert_int_equal(count_entries(root, true), 1);
                 /* dropped without commit, as when a dump fails */
@@ -181,11 +183,11 @@ static void test_existing_name_refused(void **state) {
         _cleanup_free_ char *path = write_checkpoint("ck-dup");
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
         _cleanup_error_ struct cryo_error *err = NULL;
-        assert_int_equal(ckpt_create(root, "ck-dup", "process", &ck, &err), -EEXIST);
+        assert_int_equal(ckpt_create(root, "ck-dup", "process", 0, &ck, &err), -EEXIST);
         cryo_error_freep(&err);
-        assert_int_equal(ckpt_create(root, "../evil", "process", &ck, &err), -EINVAL);
+        assert_int_equal(ckpt_create(root, "../evil", "process", 0, &ck, &err), -EINVAL);
         cryo_error_freep(&err);
-        assert_int_equal(ckpt_create(root, ".hidden", "process", &ck, &err), -EINVAL);
+        assert_int_equal(ckpt_create(root, ".hidden", "process", 0, &ck, &err), -EINVAL);
 }
 
 static void test_list(void **state) {
@@ -229,6 +231,108 @@ static void test_directory_listed_twice(void **state) {
         assert_int_equal(list_count(fd), first);
 }
 
+/* Known answers, computed with xxhsum(1): the digest of one chunk "abc" is
+ * `printf abc | xxhsum -H2` as 16 bytes, hashed again with -H2; no chunk
+ * at all is XXH3-128 of nothing. */
+static void test_digest_known_answers(void **state) {
+        (void) state;
+        char hex[DIGEST_HEX_LEN + 1];
+        digest_buffer("abc", 3, hex);
+        assert_string_equal(hex, "f758394eebabb2bb51ee911f78f31836");
+        digest_buffer("", 0, hex);
+        assert_string_equal(hex, "99aa06d3014798d86001c324468d497f");
+}
+
+/* A file over several chunks, hashed by two threads, gives the digest of
+ * the same bytes in memory; one changed byte in the last chunk changes it. */
+static void test_digest_files_chunked(void **state) {
+        (void) state;
+        size_t len = 2 * (size_t) DIGEST_CHUNK_SIZE + 4099;
+        _cleanup_free_ unsigned char *data = malloc(len);
+        assert_non_null(data);
+        for (size_t i = 0; i < len; i++)
+                data[i] = (unsigned char) ((i * 2654435761u) >> 13);
+        _cleanup_close_ int dfd = open(root, O_RDONLY | O_DIRECTORY);
+        assert_true(dfd >= 0);
+        _cleanup_error_ struct cryo_error *err = NULL;
+        assert_int_equal(fs_write_file(dfd, "big", data, len, 0600, &err), 0);
+        assert_int_equal(fs_write_file(dfd, "empty", "", 0, 0600, &err), 0);
+
+        struct digest_file files[] = {{.rel = "big"}, {.rel = "empty"}};
+        assert_int_equal(digest_files(dfd, files, 2, 2, &err), 0);
+        char want[DIGEST_HEX_LEN + 1];
+        digest_buffer(data, len, want);
+        assert_string_equal(files[0].hex, want);
+        assert_int_equal(files[0].size, len);
+        assert_string_equal(files[1].hex, "99aa06d3014798d86001c324468d497f");
+
+        data[len - 1] ^= 1;
+        assert_int_equal(fs_write_file(dfd, "big2", data, len, 0600, &err), 0);
+        struct digest_file changed[] = {{.rel = "big2"}};
+        assert_int_equal(digest_files(dfd, changed, 1, 1, &err), 0);
+        assert_string_not_equal(changed[0].hex, want);
+
+        struct digest_file missing[] = {{.rel = "nope"}};
+        assert_int_equal(digest_files(dfd, missing, 1, 0, &err), -ENOENT);
+        assert_non_null(strstr(err->message, "nope"));
+        unlinkat(dfd, "big", 0);
+        unlinkat(dfd, "big2", 0);
+        unlinkat(dfd, "empty", 0);
+}
+
+/* Checkpoints written by cryo 0.1 list SHA-256 sums: they still verify,
+ * and a corrupted one is still found. */
+static void test_legacy_sha256_manifest(void **state) {
+        (void) state;
+        _cleanup_free_ char *path = write_checkpoint("ck-legacy");
+        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY);
+        _cleanup_json_ json_object *m = NULL;
+        _cleanup_error_ struct cryo_error *err = NULL;
+        assert_int_equal(cryo_json_read_file(dfd, CRYO_MANIFEST_FILE, 1 << 20, &m, &err), 0);
+        json_object_object_del(m, "checksum");
+        json_object_object_foreach (cryo_json_get(m, "files"), rel, entry) {
+                char hex[SHA256_HEX_LEN + 1];
+                assert_int_equal(sha256_file(dfd, rel, hex, NULL, &err), 0);
+                json_object_object_del(entry, "xxh128");
+                json_object_object_add(entry, "sha256", json_object_new_string(hex));
+        }
+        assert_int_equal(cryo_json_write_file(dfd, CRYO_MANIFEST_FILE, m, 0600, &err), 0);
+        {
+                _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+                assert_int_equal(ckpt_open(path, CKPT_VERIFY_FULL, &ck, &err), 0);
+        }
+        _cleanup_free_ char *img = fs_path_join(path, "checkpoint/pages-1.img");
+        int fd = open(img, O_WRONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, "X", 1, 0), 1);
+        close(fd);
+        _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+        assert_int_equal(ckpt_open(path, CKPT_VERIFY_FULL, &ck, &err), -EBADMSG);
+        assert_non_null(strstr(err->message, "SHA-256"));
+}
+
+/* A scratch checkpoint (the source of an archive) is sealed in place, with
+ * its manifest and checksums, and removed when dropped. */
+static void test_scratch_sealed_then_removed(void **state) {
+        (void) state;
+        _cleanup_free_ char *sealed_path = NULL;
+        {
+                _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+                _cleanup_error_ struct cryo_error *err = NULL;
+                /* the name of an existing checkpoint does not matter here */
+                _cleanup_free_ char *existing = write_checkpoint("ck-scratch");
+                assert_int_equal(ckpt_create(root, "ck-scratch", "process", CKPT_CREATE_SCRATCH, &ck, &err),
+                                 0);
+                assert_int_equal(fs_write_file(ck->dirfd, CRYO_SPEC_DUMP, "{}", 2, 0644, &err), 0);
+                assert_int_equal(ckpt_seal(ck, false, &err), 0);
+                sealed_path = strdup(ck->path);
+                _cleanup_ckpt_ struct cryo_checkpoint *rd = NULL;
+                assert_int_equal(ckpt_open(sealed_path, CKPT_VERIFY_FULL, &rd, &err), 0);
+                assert_string_equal(cryo_json_str(rd->manifest, "checksum", ""), DIGEST_ALGORITHM);
+        }
+        assert_int_equal(access(sealed_path, F_OK), -1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_commit_is_atomic_and_private),
@@ -243,6 +347,10 @@ int main(void) {
                 cmocka_unit_test(test_list),
                 cmocka_unit_test(test_default_name),
                 cmocka_unit_test(test_directory_listed_twice),
+                cmocka_unit_test(test_digest_known_answers),
+                cmocka_unit_test(test_digest_files_chunked),
+                cmocka_unit_test(test_legacy_sha256_manifest),
+                cmocka_unit_test(test_scratch_sealed_then_removed),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
