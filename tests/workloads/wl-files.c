@@ -52,7 +52,8 @@ static void setup(void) {
         if (!getcwd(cwd, sizeof(cwd)))
                 wl_die_errno("getcwd");
 
-        static unsigned char buf[GHOST_LEN];
+        /* one byte more than the largest file: a longer file reads len + 1 */
+        static unsigned char buf[GHOST_LEN + 1];
         fd_data = open_or_die("data", O_RDWR | O_CREAT | O_TRUNC);
         wl_fill(buf, DATA_LEN, DATA_SEED);
         if (wl_write_full(fd_data, buf, DATA_LEN) || lseek(fd_data, DATA_OFF, SEEK_SET) != DATA_OFF)
@@ -96,7 +97,8 @@ static int check_offset(struct wl_verdict *v, const char *what, int fd, off_t wa
 }
 
 static int check_content(struct wl_verdict *v, const char *what, int fd, size_t len, uint64_t seed) {
-        static unsigned char buf[GHOST_LEN];
+        /* one byte more than the largest file: a longer file reads len + 1 */
+        static unsigned char buf[GHOST_LEN + 1];
         ssize_t n = pread(fd, buf, len + 1, 0);
         if (n < 0)
                 return wl_fail(v, "%s: pread: %m", what);
