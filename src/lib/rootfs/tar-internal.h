@@ -105,6 +105,25 @@ static inline void strv_builder_clear(struct strv_builder *b) {
 /* Whether an xattr name is overlayfs-internal (trusted.overlay.*, user.overlay.*). */
 bool xattr_is_overlay_private(const char *name);
 
+/* ---- asynchronous output (out-queue.c) ---------------------------------- */
+
+struct out_queue;
+/* Starts a thread writing buffers of buf_size bytes (page-aligned) to fd. */
+int out_queue_new(int fd, size_t buf_size, struct out_queue **out);
+/* The buffer to fill now (owned by the queue). */
+uint8_t *out_queue_buffer(struct out_queue *q);
+/* Queues the first `len` bytes of the current buffer for writing and makes
+ * the next buffer current, with the `keep` bytes that followed them copied
+ * to its start; *next is that buffer.  Waits while every buffer is queued.
+ * Returns the first write error (negative errno), sticky. */
+int out_queue_submit(struct out_queue *q, size_t len, size_t keep, uint8_t **next);
+/* Waits until everything queued is written; returns the first write error. */
+int out_queue_drain(struct out_queue *q);
+void out_queue_free(struct out_queue *q);
+static inline void out_queue_freep(struct out_queue **q) {
+        out_queue_free(*q);
+}
+
 /* ---- writer (tar-write.c) ----------------------------------------------- */
 
 struct tar_writer;

@@ -40,9 +40,10 @@ struct tar_writer {
         ZSTD_CCtx *zc;
         uint8_t *obuf; /* output: zstd destination or coalescing buffer */
         size_t olen, ocap;
-        int io_error;         /* negative errno from the write callback */
-        uint64_t unsubmitted; /* bytes written since the last write-back request */
-        bool direct;          /* out_fd is in O_DIRECT mode */
+        int io_error;            /* negative errno from the write callback */
+        uint64_t unsubmitted;    /* bytes written since the last write-back request */
+        bool direct;             /* out_fd is in O_DIRECT mode */
+        struct out_queue *queue; /* direct mode: writes in a thread; owns obuf */
 
         uint8_t *dbuf; /* file data */
 
@@ -93,17 +94,25 @@ static int out_flush(struct tar_writer *w) {
         size_t len = w->direct ? w->olen & ~(size_t) (DIRECT_ALIGN - 1) : w->olen;
         if (len == 0)
                 return 0;
-        int r = write_all(w->out_fd, w->obuf, len);
-        if (r < 0)
-                return r;
+        if (w->queue) {
+                int r = out_queue_submit(w->queue, len, w->olen - len, &w->obuf);
+                if (r < 0)
+                        return r;
+        } else {
+                int r = write_all(w->out_fd, w->obuf, len);
+                if (r < 0)
+                        return r;
+                memmove(w->obuf, w->obuf + len, w->olen - len);
+        }
         note_written(w, len);
-        memmove(w->obuf, w->obuf + len, w->olen - len);
         w->olen -= len;
         return 0;
 }
 
 static int out_flush_final(struct tar_writer *w) {
         int r = out_flush(w);
+        if (r >= 0 && w->queue)
+                r = out_queue_drain(w->queue);
         if (r < 0 || w->olen == 0)
                 return r;
         int fl = fcntl(w->out_fd, F_GETFL);
@@ -181,7 +190,10 @@ void tar_writer_free(struct tar_writer *w) {
         if (w->a)
                 archive_write_free(w->a);
         ZSTD_freeCCtx(w->zc);
-        free(w->obuf);
+        if (w->queue)
+                out_queue_free(w->queue);
+        else
+                free(w->obuf);
         free(w->dbuf);
         for (size_t i = 0; i < w->hl_cap; i++)
                 free(w->hl[i].path);
@@ -249,6 +261,13 @@ int tar_writer_new(int out_fd, const struct tar_write_opts *opts, struct tar_sta
                         w->direct = true;
                 else
                         w->flags |= TAR_WRITE_WRITEBACK;
+        }
+        if (w->direct) {
+                int r = out_queue_new(out_fd, w->ocap, &w->queue);
+                if (r < 0)
+                        return cryo_error_errno(err, -r, "cannot start the archive writer");
+                free(w->obuf);
+                w->obuf = out_queue_buffer(w->queue);
         }
 
         w->a = archive_write_new();

@@ -306,6 +306,19 @@ static void test_roundtrip_zstd_single_thread(void **state) {
         roundtrip(*state, &o);
 }
 
+/* O_DIRECT output through the writer thread: block-aligned writes, the
+ * unaligned tail written last, with and without compression. */
+static void test_roundtrip_direct(void **state) {
+        struct tar_write_opts o = {.flags = TAR_WRITE_DIRECT};
+        roundtrip(*state, &o);
+}
+
+static void test_roundtrip_direct_zstd(void **state) {
+        struct tar_write_opts o = {
+                .compression = TAR_COMPRESSION_ZSTD, .level = 1, .threads = 2, .flags = TAR_WRITE_DIRECT};
+        roundtrip(*state, &o);
+}
+
 /* GNU tar reads what we write (pax, sparse 1.0, xattrs, hard links). */
 static void test_gnu_tar_reads_it(void **state) {
         struct fixture *f = *state;
@@ -544,6 +557,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_roundtrip_plain, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_compare_detects, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_roundtrip_zstd, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_roundtrip_direct, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_roundtrip_direct_zstd, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_roundtrip_zstd_single_thread, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_gnu_tar_reads_it, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reads_gnu_tar, setup, teardown),
