@@ -26,6 +26,21 @@ test_valgrind_clean_dump_restore() {
         kill -9 "$pid"
 }
 
+# The archive paths run threads (checksums, the O_DIRECT writer, zstd's
+# workers): a dump to an archive and a restore from it, under valgrind.
+test_valgrind_clean_archive() {
+        need_cmd valgrind
+        local pid
+        setsid sleep 600 </dev/null >/dev/null 2>&1 &
+        pid=$!
+        "${VG[@]}" "$CRYO" dump --type process --pid "$pid" --archive "$TEST_SCRATCH/a.tar.zst" >/dev/null
+        wait "$pid" 2>/dev/null || true
+        "${VG[@]}" "$CRYO" restore --json --checkpoint-dir "$TEST_SCRATCH/a.tar.zst" --dir "$TEST_SCRATCH/imp" \
+                >"$TEST_SCRATCH/restored.json"
+        pid_alive "$pid" || fail "restored process is not running"
+        kill -9 "$pid"
+}
+
 test_valgrind_clean_error_paths() {
         need_cmd valgrind
         local rc
