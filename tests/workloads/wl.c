@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -374,6 +375,38 @@ uint64_t wl_hash(const void *buf, size_t len) {
                 h *= 0x100000001b3ULL;
         }
         return h;
+}
+
+void wl_token_answer(int listener, const char *name, uint64_t token, unsigned *served) {
+        int c = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+                return;
+        char line[128];
+        int n = snprintf(line, sizeof(line), "%s token=%016llx served=%u\n", name,
+                         (unsigned long long) token, ++*served);
+        wl_write_full(c, line, (size_t) n);
+        close(c);
+}
+
+int wl_token_check(struct wl_verdict *v, int c, int listener, const char *name, uint64_t token,
+                   unsigned *served) {
+        struct pollfd p = {.fd = c, .events = POLLIN};
+        for (int i = 0; i < 20 && poll(&p, 1, 0) <= 0; i++) {
+                wl_token_answer(listener, name, token, served);
+                poll(&p, 1, 100);
+        }
+        char line[128] = "";
+        ssize_t n = wl_read_full(c, line, sizeof(line) - 1, 5000);
+        close(c);
+        if (n < 0)
+                return wl_fail(v, "read from listener: %m");
+        line[n] = '\0';
+        char want[64];
+        snprintf(want, sizeof(want), "token=%016llx ", (unsigned long long) token);
+        if (!strstr(line, want))
+                return wl_fail(v, "listener answered '%.*s', want %s", (int) strcspn(line, "\n"), line,
+                               want);
+        return 0;
 }
 
 ssize_t wl_read_full(int fd, void *buf, size_t len, int timeout_ms) {

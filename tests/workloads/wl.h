@@ -103,6 +103,15 @@ int wl_write_file_atomic(const char *path, const char *data, size_t len);
 ssize_t wl_read_full(int fd, void *buf, size_t len, int timeout_ms);
 int wl_write_full(int fd, const void *buf, size_t len);
 
+/* A listener that answers every connection with one line,
+ * "NAME token=TOKEN served=N\n" (N counts answers). */
+void wl_token_answer(int listener, const char *name, uint64_t token, unsigned *served);
+/* Checks that client `c`, connected to `listener`, is answered with TOKEN:
+ * answers queued connections itself meanwhile (the workload is inside its
+ * verify callback, not in its event loop).  Closes c. */
+int wl_token_check(struct wl_verdict *v, int c, int listener, const char *name, uint64_t token,
+                   unsigned *served);
+
 /* Sleep that survives EINTR (signals, checkpoint/restore). */
 void wl_sleep_ms(long ms);
 uint64_t wl_now_ms(void);
