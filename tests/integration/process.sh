@@ -1,7 +1,7 @@
 # cryo on plain process trees: every test workload through `cryo dump` /
 # `cryo restore`, the inspect and list views, and the error paths (bad pid,
 # missing, corrupted, truncated or too new checkpoints, a pid in use, a dump
-# that cannot be written).
+# that cannot be written, a disk that fills up during a dump or its archive).
 
 source "${CRYO_TOP:-$(dirname "${BASH_SOURCE[0]}")/../..}/tests/lib/workloads.sh"
 
@@ -380,4 +380,44 @@ test_failed_dump_leaves_process_running() {
         grep -q '^cryo:' "$TEST_SCRATCH/err" || fail "no cryo: message: $(cat "$TEST_SCRATCH/err")"
         wl_assert_running tree
         wl_expect_pass tree
+}
+
+# A full disk in the middle of the dump (CRIU's images do not fit): the
+# process goes on unharmed and nothing is left on the small file system,
+# for a directory and for an archive.
+test_full_disk_dump_leaves_process_running() {
+        _need_cryo
+        local small=$TEST_SCRATCH/small
+        mkdir -p "$small"
+        mount -t tmpfs -o size=4m,mode=0700 cryo-test-full "$small" || skip "cannot mount a tmpfs"
+        wl_start memory --size-mb 32
+        expect_fail "dump onto a full disk" "$CRYO" dump --type process --pid "$WL_PID" --dir "$small"
+        assert_err "space|CRIU"
+        wl_assert_running memory
+        wl_expect_pass memory
+        [ -z "$(ls -A "$small")" ] || { ls -laR "$small"; umount "$small"; fail "a failed dump left files"; }
+        expect_fail "archive onto a full disk" "$CRYO" dump --type process --pid "$WL_PID" \
+                --archive "$small/m.tar.zst"
+        wl_assert_running memory
+        wl_expect_pass memory
+        [ -z "$(ls -A "$small")" ] || { ls -laR "$small"; umount "$small"; fail "a failed dump left files"; }
+        umount "$small"
+}
+
+# The images fit, their archive does not (the memory is incompressible):
+# the failure comes from the archive writer thread, and still nothing is
+# lost or left behind.
+test_full_disk_while_archiving() {
+        _need_cryo
+        local small=$TEST_SCRATCH/small
+        mkdir -p "$small"
+        mount -t tmpfs -o size=56m,mode=0700 cryo-test-full "$small" || skip "cannot mount a tmpfs"
+        wl_start memory --size-mb 32
+        expect_fail "archive onto a full disk" "$CRYO" dump --type process --pid "$WL_PID" \
+                --archive "$small/m.tar.zst"
+        assert_err "archive.*No space left"
+        wl_assert_running memory
+        wl_expect_pass memory
+        [ -z "$(ls -A "$small")" ] || { ls -laR "$small"; umount "$small"; fail "a failed dump left files"; }
+        umount "$small"
 }
