@@ -110,23 +110,36 @@ int cryo_export(const char *path, const char *out_file, int level, int threads, 
         return 0;
 }
 
-int cryo_import(const char *archive, const char *root, char **path_out, struct cryo_error **err) {
+/* Extracts `archive` into a new hidden directory `root`/`prefix`XXXXXX and
+ * verifies every checksum; the directory is removed on failure. */
+static int extract_verified(const char *archive, const char *root, const char *prefix, char **dir_out,
+                            struct cryo_checkpoint **ck_out, struct cryo_error **err) {
         _cleanup_close_ int fd = open(archive, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return cryo_error_errno(err, errno, "cannot open archive %s", archive);
         int r = fs_mkdir_p(root, 0700, err);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *tmp = fs_path_join(root, ".import.tmp-XXXXXX");
-        if (!tmp || !mkdtemp(tmp))
-                return cryo_error_errno(err, tmp ? errno : ENOMEM, "cannot create a directory under %s",
-                                        root);
-
-        _cleanup_free_ char *final = NULL;
-        _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+        _cleanup_free_ char *tmpl = NULL;
+        if (asprintf(&tmpl, "%s/%sXXXXXX", root, prefix) < 0)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        if (!mkdtemp(tmpl))
+                return cryo_error_errno(err, errno, "cannot create a directory under %s", root);
+        _cleanup_(fs_rm_rf_freep) char *tmp = steal_pointer(&tmpl);
         r = tar_extract_dir(fd, tmp, NULL, err);
         if (r >= 0)
-                r = ckpt_open(tmp, CKPT_VERIFY_FULL, &ck, err);
+                r = ckpt_open(tmp, CKPT_VERIFY_FULL, ck_out, err);
+        if (r < 0)
+                return r;
+        *dir_out = steal_pointer(&tmp);
+        return 0;
+}
+
+int cryo_import(const char *archive, const char *root, char **path_out, struct cryo_error **err) {
+        _cleanup_(fs_rm_rf_freep) char *tmp = NULL;
+        _cleanup_free_ char *final = NULL;
+        _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+        int r = extract_verified(archive, root, ".import.tmp-", &tmp, &ck, err);
         if (r >= 0) {
                 const char *name = cryo_json_str(ck->manifest, "name", NULL);
                 if (!name || !*name || strchr(name, '/') || name[0] == '.')
@@ -135,11 +148,20 @@ int cryo_import(const char *archive, const char *root, char **path_out, struct c
                         r = cryo_error_set(err, ENOMEM, "out of memory");
                 else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0)
                         r = cryo_error_errno(err, errno, "cannot move the imported checkpoint to %s", final);
+                else
+                        free(steal_pointer(&tmp)); /* it is `final` now */
         }
-        if (r < 0) {
-                (void) fs_rm_rf(tmp);
+        if (r < 0)
                 return cryo_error_prefix(err, "import of %s", archive);
-        }
         *path_out = steal_pointer(&final);
+        return 0;
+}
+
+int cryo_extract_for_restore(const char *archive, const char *root, char **dir_out,
+                             struct cryo_error **err) {
+        _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+        int r = extract_verified(archive, root, ".restore-", dir_out, &ck, err);
+        if (r < 0)
+                return cryo_error_prefix(err, "archive %s", archive);
         return 0;
 }

@@ -200,13 +200,18 @@ static bool restorable_as(struct cryo_checkpoint *ck, const char *as) {
 
 int cryo_restore(struct cryo_request *req, const char *path, json_object **result, struct cryo_error **err) {
         uint64_t start = cryo_now_usec(), import_usec = 0;
+        const char *source = path;
+        /* Declared before the checkpoint: removed after it is closed. */
+        _cleanup_(fs_rm_rf_freep) char *imported = NULL;
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        _cleanup_free_ char *imported = NULL;
         struct stat st;
-        /* An exported archive is imported first (verified on the way in). */
+        /* An archive is extracted and verified into a scratch directory
+         * for this restore only (`cryo import` keeps one): restoring the
+         * same archive again, as test environments do, just works. */
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-                int r = cryo_import(path, req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT,
-                                    &imported, err);
+                int r = cryo_extract_for_restore(
+                        path, req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT, &imported,
+                        err);
                 if (r < 0)
                         return r;
                 path = imported;
@@ -255,7 +260,7 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         if (r < 0)
                 return r;
         cryo_stats_add(&ck->stats, CRYO_PHASE_TOTAL, cryo_now_usec() - start, 0);
-        json_object_object_add(res, "checkpoint", json_object_new_string(ck->path));
+        json_object_object_add(res, "checkpoint", json_object_new_string(imported ? source : ck->path));
         json_object_object_add(res, "type", json_object_new_string(type));
         json_object_object_add(res, "stats", cryo_stats_to_json(&ck->stats));
         *result = steal_pointer(&res);

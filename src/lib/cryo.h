@@ -32,6 +32,9 @@ int cryo_export(const char *path, const char *out_file, int level, int threads, 
 int cryo_archive_prepare(const char *out_file, char **dir_out, struct cryo_error **err);
 /* For cryo_dump(): seals a scratch checkpoint and writes it as out_file. */
 int cryo_archive_commit(struct cryo_checkpoint *ck, const char *out_file, struct cryo_error **err);
+/* Extracts and verifies an archive into a hidden scratch directory under
+ * `root`, for one restore: the caller removes it afterwards. */
+int cryo_extract_for_restore(const char *archive, const char *root, char **dir_out, struct cryo_error **err);
 /* Extracts and verifies an exported checkpoint into `root`. */
 int cryo_import(const char *archive, const char *root, char **path_out, struct cryo_error **err);
 

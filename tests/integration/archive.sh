@@ -66,6 +66,13 @@ test_dump_to_archive() {
                 fail "restore from the archive failed"
         wl_assert_running memory
         wl_expect_pass memory
+        # the same archive restores again (a test environment reset to it)
+        wl_kill memory
+        "$CRYO" restore --type process --checkpoint-dir "$arc" --dir "$TEST_SCRATCH/imp" >/dev/null ||
+                fail "second restore from the archive failed"
+        wl_assert_running memory
+        wl_expect_pass memory
+        assert_eq "$(ls -A "$TEST_SCRATCH/imp")" "" "scratch directories after the restores"
 }
 
 # An existing file is never replaced, and the source is not touched.

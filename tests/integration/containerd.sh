@@ -51,6 +51,34 @@ test_same_id_after_removing_the_source() {
         ctr_task_running c2 || fail "c2 not running after restore"
 }
 
+# A container as one archive (the migration and backup form): dumped in
+# one pass, restored twice from the same file under two ids, each time
+# continuing from the dump; the scratch directories are gone afterwards.
+test_archive_restores_twice() {
+        need_containerd
+        ctr_run c9 sh -c "$COUNTER_SH"
+        wait_for test -s "/proc/$(ctr_task_pid c9)/root/count"
+        sleep 0.3
+        local arc=$TEST_SCRATCH/c9.tar.zst id before after
+        "$CRYO" dump --type containerd --namespace "$CTR_NS" --id c9 --archive "$arc" >/dev/null
+        [ "$(stat -c %a "$arc")" = 600 ] || fail "archive is not root-only"
+        # the value at dump time, from the rootfs diff inside the archive
+        zstd -dc "$arc" | tar -xOf - rootfs-diff.tar >"$TEST_SCRATCH/diff.tar"
+        tar -xOf "$TEST_SCRATCH/diff.tar" ./count >"$TEST_SCRATCH/count.dump" 2>/dev/null ||
+                tar -xOf "$TEST_SCRATCH/diff.tar" count >"$TEST_SCRATCH/count.dump"
+        before=$(cat "$TEST_SCRATCH/count.dump")
+        for id in c9-a c9-b; do
+                "$CRYO" restore --type containerd --checkpoint-dir "$arc" --id "$id" --dir "$TEST_SCRATCH/scratch" \
+                        >/dev/null || fail "restore of the archive as $id failed"
+                ctr_task_running "$id" || fail "$id is $(ctr_task_status "$id")"
+                sleep 0.3
+                after=$(ctr_file "$id" /count)
+                [ "$after" -gt "$before" ] && [ "$after" -lt $((before + 100)) ] ||
+                        fail "$id did not continue from the dump: dump $before, now $after"
+        done
+        [ -z "$(ls -A "$TEST_SCRATCH/scratch")" ] || fail "scratch left: $(ls -A "$TEST_SCRATCH/scratch")"
+}
+
 test_leave_running() {
         need_containerd
         ctr_run c3 sh -c "$COUNTER_SH"

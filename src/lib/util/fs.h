@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -34,3 +35,12 @@ bool fs_is_dir(const char *path);
 DIR *fs_opendir_at(int dirfd);
 /* Joins two path components with exactly one '/'. Returns NULL on ENOMEM. */
 char *fs_path_join(const char *a, const char *b);
+
+/* For a scratch directory owned by a scope: removes the tree, frees the name.
+ * To keep the tree, steal the pointer first. */
+static inline void fs_rm_rf_freep(char **path) {
+        if (*path) {
+                (void) fs_rm_rf(*path);
+                free(*path);
+        }
+}
