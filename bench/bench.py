@@ -489,6 +489,7 @@ class Criu(Tool):
         if cp.returncode != 0:
             raise BenchError(criu_reason(cp, os.path.join(h.ckpt, "dump.log")))
         after_dump_process(h)
+        zstd_reference(h, self)
         return t, cp
 
     def restore(self, h):
@@ -609,6 +610,19 @@ def detect_archive(args):
     return spec
 
 
+def zstd_reference(h, tool):
+    """Once per workload and tool, untimed: the size of `tar | zstd -1` of
+    the checkpoint directory (for raw CRIU: its images), to set archives'
+    sizes against."""
+    done = tool.__dict__.setdefault("_ref_done", set())
+    if h.wl.name in done:
+        return
+    done.add(h.wl.name)
+    cp = run(["sh", "-c", f'tar -C "$1" -cf - . | zstd -1 -T{os.cpu_count()} -q -c | wc -c', "sh", h.ckpt])
+    if cp.returncode == 0 and cp.stdout.strip().isdigit():
+        h.extra["zstd1_ref_bytes"] = int(cp.stdout.strip())
+
+
 class ArchiveMixin:
     """cryo writing one zstd archive: the dump row times `cryo dump` plus
     the archive step; the directory is then deleted (untimed), so that the
@@ -648,24 +662,13 @@ class ArchiveMixin:
             if cp2.returncode != 0:
                 raise BenchError(f"export: {reason(cp2)}")
             h.extra.setdefault("dump_phases", {})["export_wall"] = t2
-            self.zstd_reference(h)
+            zstd_reference(h, self)
             shutil.rmtree(h.ckpt, ignore_errors=True)
             h.ckpt = archive
             t += t2
         elif os.path.exists(self.archive_path(h)):
             h.ckpt = self.archive_path(h)
         return t, cp
-
-    def zstd_reference(self, h):
-        """Once per workload, untimed: the size of `tar | zstd -1` of the
-        same checkpoint directory, to set the archive's size against."""
-        done = self.__dict__.setdefault("_ref_done", set())
-        if h.wl.name in done:
-            return
-        done.add(h.wl.name)
-        cp = run(["sh", "-c", f'tar -C "$1" -cf - . | zstd -1 -T{os.cpu_count()} -q -c | wc -c', "sh", h.ckpt])
-        if cp.returncode == 0 and cp.stdout.strip().isdigit():
-            h.extra["zstd1_ref_bytes"] = int(cp.stdout.strip())
 
     def cleanup(self, h):
         super().cleanup(h)
@@ -1471,10 +1474,11 @@ def render_table(res, tools, wls, cells):
     return "\n".join(out), notes
 
 
-DUMP_PHASES = ["prepare", "criu_dump", "rootfs", "metadata", "write", "export_wall"]
-RESTORE_PHASES = ["verify", "rootfs", "restore"]
-PHASE_LABEL = {"write": "write (SHA-256 + fsync)", "verify": "verify (SHA-256)", "export_wall": "export (zstd)",
-               "criu_dump": "criu_dump", "restore": "restore (CRIU)"}
+DUMP_PHASES = ["prepare", "freeze", "criu_dump", "rootfs", "metadata", "write", "archive", "export_wall"]
+RESTORE_PHASES = ["import", "verify", "rootfs", "restore"]
+PHASE_LABEL = {"write": "write (checksums + fsync)", "verify": "verify (checksums)", "export_wall": "export (zstd)",
+               "criu_dump": "criu_dump", "restore": "restore (CRIU)", "archive": "archive (zstd)",
+               "import": "import (extract + verify)"}
 
 
 def render_overheads(res, cells, wls):
@@ -1496,7 +1500,7 @@ def render_overheads(res, cells, wls):
         out.append(f"**{rows[0][1].tool.label}** (`{tid}`):\n")
         out.append("| Workload | raw CRIU dump | cryo dump | " + " | ".join(PHASE_LABEL.get(p, p) for p in dp) +
                    " | other | raw CRIU restore | cryo restore | " + " | ".join(PHASE_LABEL.get(p, p) for p in rp) +
-                   " | other |" + (" archive | `tar \\| zstd -1` of the directory |" if arch else ""))
+                   " | other |" + (" archive | `tar \\| zstd -1` of raw CRIU's images |" if arch else ""))
         out.append("|---|" + "---:|" * (len(dp) + len(rp) + 6 + (2 if arch else 0)))
         for wl, c, f in rows:
             wd, wr = c.med("dump_s"), c.med("restore_s")
@@ -1506,7 +1510,8 @@ def render_overheads(res, cells, wls):
             orr = wr - sum(v or 0 for v in rv) if wr is not None else None
             extra = []
             if arch:
-                ref = median([r.get("zstd1_ref_bytes") for r in c.runs])
+                refs = [r.get("zstd1_ref_bytes") for r in f.runs + c.runs if r.get("zstd1_ref_bytes")]
+                ref = median(refs) if refs else None
                 extra = [fmt_b(c.med("size_bytes")), fmt_b(ref) + (f" ({c.med('size_bytes') / ref:.2f}×)"
                                                                     if ref and c.med("size_bytes") else "")]
             out.append("| " + " | ".join([wl.label, fmt_s(f.med("dump_s")), fmt_s(wd)] + [fmt_s(v) for v in dv] +
