@@ -155,6 +155,7 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         cryo_stats_add(&ck->stats, CRYO_PHASE_PREPARE, cryo_now_usec() - start, 0);
 
         r = plugin->dump(req, ck, err);
+        bool plugin_done = r >= 0;
         if (ck->stopped_root > 0 && (r < 0 || req->criu.leave_running)) {
                 /* Memory and filesystem are captured: a source that goes on
                  * may go on now, before the checksums and fsyncs. */
@@ -170,6 +171,8 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                  * complete and durable.  If that failed, the source goes on. */
                 signal_tree(ck->stopped_root, r >= 0 ? SIGKILL : SIGCONT);
         if (r < 0) {
+                if (plugin_done && plugin->dump_aborted)
+                        plugin->dump_aborted(req, ck);
                 keep_log(ck->dirfd, CRYO_DUMP_LOG, name, err);
                 return r;
         }

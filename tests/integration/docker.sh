@@ -244,6 +244,32 @@ test_restart_policy_given_back_same_id() {
                 "restart policy after restore"
 }
 
+# The dump succeeds but its archive does not fit (16 MiB of random data in
+# the container's filesystem; the disk holds the images, not the archive
+# too): the container goes on running, with the restart policy the dump
+# had suspended given back.
+test_failed_commit_gives_restart_policy_back() {
+        dk_setup
+        local small=$TEST_SCRATCH/small
+        mkdir -p "$small"
+        mount -t tmpfs -o size=24m,mode=0700 cryo-test-full "$small" || skip "cannot mount a tmpfs"
+        docker run -d --name cryo-dk-full --label "$DK_LABEL" --restart always "$DK_IMAGE" sh -c \
+                "head -c 16777216 /dev/urandom > /blob; $DK_COUNTER" >/dev/null
+        WAIT_TIMEOUT=20 wait_for dk_count_at_least cryo-dk-full 5 || fail "cryo-dk-full did not start counting"
+        expect_fail "archive onto a full disk" "$CRYO" dump --type docker --id cryo-dk-full --archive "$small/x.tar.zst"
+        assert_contains "$TEST_SCRATCH/err" "No space left"
+        local left
+        left=$(ls -A "$small")
+        umount "$small"
+        [ -z "$left" ] || fail "a failed dump left $left"
+        dk_running cryo-dk-full || fail "the container is not running after a failed dump"
+        assert_eq "$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' cryo-dk-full)" always \
+                "restart policy after a failed dump"
+        local a
+        a=$(dk_count cryo-dk-full)
+        WAIT_TIMEOUT=5 wait_for dk_count_at_least cryo-dk-full $((a + 3)) || fail "the counter does not go on"
+}
+
 test_unknown_name() {
         dk_setup
         expect_fail "dump of an unknown container" "$CRYO" dump --type docker --id cryo-dk-no-such --dir "$DK_CK"

@@ -42,6 +42,10 @@ struct cryo_plugin {
         /* The id used to name the checkpoint ("1234", a container id). */
         int (*source_id)(const struct cryo_request *req, char **id, struct cryo_error **err);
         int (*dump)(const struct cryo_request *req, struct cryo_checkpoint *ck, struct cryo_error **err);
+        /* Optional: dump() succeeded but the checkpoint could not be
+         * committed (disk full, archive not writable): undo what dump()
+         * changed on the source, which goes on running.  Best effort. */
+        void (*dump_aborted)(const struct cryo_request *req, struct cryo_checkpoint *ck);
         /* On success, fills `result` (e.g. {"pid": N} or {"id": "..."}). */
         int (*restore)(const struct cryo_request *req, struct cryo_checkpoint *ck, json_object *result,
                        struct cryo_error **err);

@@ -200,6 +200,21 @@ static int docker_dump(const struct cryo_request *req, struct cryo_checkpoint *c
         return r;
 }
 
+/* The commit failed after the dump: the container goes on, and gets back
+ * the restart policy the dump suspended (kept in config.dump). */
+static void docker_dump_aborted(const struct cryo_request *req, struct cryo_checkpoint *ck) {
+        json_object *facts = cryo_json_get(ck->manifest, DK_DOCKER_SECTION);
+        if (!json_object_get_boolean(cryo_json_get(facts, "restart_policy_suspended")))
+                return;
+        _cleanup_json_ json_object *config = NULL;
+        if (cryo_json_read_file(ck->dirfd, CRYO_CONFIG_DUMP, 64u << 20, &config, NULL) < 0)
+                return;
+        json_object *policy = cryo_json_path(config, DK_DOCKER_SECTION "/HostConfig/RestartPolicy");
+        const char *id = cryo_json_str(ck->manifest, "id", NULL);
+        if (policy && id)
+                (void) set_restart_policy(dk_socket(req), id, policy, NULL);
+}
+
 static int docker_inspect(struct cryo_checkpoint *ck, json_object *report, struct cryo_error **err) {
         static const char *const keys[] = {"processes", "container", DK_DOCKER_SECTION, NULL};
         for (const char *const *k = keys; *k; k++) {
@@ -216,6 +231,7 @@ const struct cryo_plugin cryo_plugin_docker = {
                    "ps/logs/exec/stop work",
         .source_id = docker_source_id,
         .dump = docker_dump,
+        .dump_aborted = docker_dump_aborted,
         .restore = dk_restore,
         .inspect = docker_inspect,
 };
