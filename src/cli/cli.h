@@ -30,6 +30,18 @@ int cli_hook(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_import(int argc, char **argv);
 
+/*
+ * A dump or restore must end consistently (the source resumed or killed,
+ * nothing half-created), so SIGINT, SIGTERM, SIGHUP and SIGQUIT only mark
+ * the operation as interrupted while it runs; the command then exits with
+ * cli_interrupted()'s code.  SIGPIPE turns into EPIPE (a reader that went
+ * away fails the write, not the process).  Handlers, not SIG_IGN or a
+ * blocked mask: CRIU and every other child start with default dispositions.
+ */
+void cli_defer_signals(void);
+/* 0, or 128 + the first deferring signal after reporting it. */
+int cli_interrupted(const char *what);
+
 /* Prints "cryo: <what>: <message>" and the error's detail, once. */
 int cli_report(const char *what, struct cryo_error *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

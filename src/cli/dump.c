@@ -30,7 +30,8 @@ static void usage(FILE *out) {
                 "  -d, --dir DIR             checkpoint root directory\n"
                 "      --name NAME           checkpoint directory name (default TYPE-ID-TIME)\n"
                 "  -o, --archive FILE        write one zstd-compressed archive (FILE.tar.zst), not a\n"
-                "                            directory: dump, checksums and compression in one pass\n"
+                "                            directory: dump, checksums and compression in one pass;\n"
+                "                            '-' streams it to standard output (e.g. into ssh)\n"
                 "      --leave-running       keep the source running after the dump\n"
                 "      --rootfs-only         filesystem and metadata only, no processes\n"
                 "      --with-volumes        include bind mount and volume contents\n"
@@ -141,12 +142,21 @@ int cli_dump(int argc, char **argv) {
         cli_progress("cryo: dumping %s %s...\n", req->type, req->id ? req->id : "");
         _cleanup_json_ json_object *result = NULL;
         _cleanup_error_ struct cryo_error *err = NULL;
+        cli_defer_signals();
         int r = cryo_dump(req, &result, &err);
         engine_options_clear(&req->criu);
-        if (r < 0)
-                return cli_report("dump", err);
+        int interrupted = cli_interrupted("dump");
+        if (r < 0) {
+                cli_report("dump", err);
+                return interrupted ? interrupted : CLI_EXIT_FAILURE;
+        }
 
-        if (c.json) {
+        if (cryo_archive_is_stdio(req->archive)) {
+                /* Standard output is the archive: nothing else goes there. */
+                if (c.json)
+                        fprintf(stderr, "%s\n",
+                                json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
+        } else if (c.json) {
                 cli_print_json(result);
         } else {
                 if (isatty(STDERR_FILENO)) {
@@ -155,5 +165,5 @@ int cli_dump(int argc, char **argv) {
                 }
                 printf("%s\n", cryo_json_str(result, "path", ""));
         }
-        return 0;
+        return interrupted;
 }

@@ -21,7 +21,8 @@ static void usage(FILE *out) {
                 "\n"
                 "  -c, --checkpoint-dir DIR  the checkpoint (alias --path), or an archive from\n"
                 "                            'cryo dump --archive' or 'cryo export': extracted and\n"
-                "                            verified into a scratch directory, removed afterwards\n"
+                "                            verified into a scratch directory, removed afterwards;\n"
+                "                            '-' reads the archive from standard input\n"
                 "  -d, --dir ROOT            where that scratch directory goes (default " CRYO_DEFAULT_ROOT
                 ")\n"
                 "  -t, --type TYPE           expected checkpoint type\n"
@@ -100,14 +101,18 @@ int cli_restore(int argc, char **argv) {
         cli_progress("cryo: restoring %s...\n", path);
         _cleanup_json_ json_object *result = NULL;
         _cleanup_error_ struct cryo_error *err = NULL;
+        cli_defer_signals();
         int r = cryo_restore(req, path, &result, &err);
         engine_options_clear(&req->criu);
-        if (r < 0)
-                return cli_report("restore", err);
+        int interrupted = cli_interrupted("restore");
+        if (r < 0) {
+                cli_report("restore", err);
+                return interrupted ? interrupted : CLI_EXIT_FAILURE;
+        }
 
         if (c.json) {
                 cli_print_json(result);
-                return 0;
+                return interrupted;
         }
         if (isatty(STDERR_FILENO))
                 cli_print_stats(stderr, cryo_json_get(result, "stats"));
@@ -116,5 +121,5 @@ int cli_restore(int argc, char **argv) {
                 printf("%s\n", id);
         else
                 printf("%lld\n", (long long) cryo_json_int(result, "pid", 0));
-        return 0;
+        return interrupted;
 }

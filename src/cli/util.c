@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,4 +149,34 @@ int cli_parse_common(const char *cmd, int opt, const char *arg, struct cli_commo
         default:
                 return 0;
         }
+}
+
+static volatile sig_atomic_t deferred_signal;
+
+static void on_deferred_signal(int sig) {
+        if (!deferred_signal)
+                deferred_signal = sig;
+}
+
+static void on_sigpipe(int sig) {
+        (void) sig;
+}
+
+void cli_defer_signals(void) {
+        struct sigaction sa = {.sa_handler = on_deferred_signal, .sa_flags = SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        static const int deferred[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+        for (size_t i = 0; i < sizeof(deferred) / sizeof(deferred[0]); i++)
+                (void) sigaction(deferred[i], &sa, NULL);
+        sa.sa_handler = on_sigpipe;
+        (void) sigaction(SIGPIPE, &sa, NULL);
+}
+
+int cli_interrupted(const char *what) {
+        int sig = deferred_signal;
+        if (!sig)
+                return 0;
+        fprintf(stderr, "cryo: %s: interrupted by %s; it was completed or rolled back first\n", what,
+                strsignal(sig));
+        return 128 + sig;
 }

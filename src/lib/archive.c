@@ -21,9 +21,18 @@
 
 /* Fails early (before anything is frozen) when the archive cannot be made:
  * an existing file is never replaced by a dump. */
-int cryo_archive_prepare(const char *out_file, char **dir_out, struct cryo_error **err) {
+int cryo_archive_prepare(const char *out_file, const char *root, char **dir_out, struct cryo_error **err) {
         if (!out_file || !*out_file)
                 return cryo_error_set(err, EINVAL, "no archive file name");
+        if (cryo_archive_is_stdio(out_file)) {
+                if (isatty(STDOUT_FILENO))
+                        return cryo_error_set(err, EINVAL,
+                                              "refusing to write an archive to a terminal: redirect or pipe "
+                                              "standard output");
+                /* The scratch checkpoint goes where directories would. */
+                *dir_out = strdup(root);
+                return *dir_out ? 0 : cryo_error_set(err, ENOMEM, "out of memory");
+        }
         if (access(out_file, F_OK) == 0)
                 return cryo_error_set(err, EEXIST, "archive %s already exists", out_file);
         _cleanup_free_ char *dir = strdup(out_file);
@@ -74,6 +83,13 @@ static int write_archive(const char *src, const char *out_file, int level, int t
         return 0;
 }
 
+/* `cryo dump --archive - | ssh host cryo restore --checkpoint-dir -`: the
+ * stream is the only copy, written as it is compressed. */
+static int write_stdout(const char *src, struct tar_stats *st, struct cryo_error **err) {
+        struct tar_write_opts opts = {.compression = TAR_COMPRESSION_ZSTD, .level = 1, .threads = -1};
+        return tar_write_dir(src, STDOUT_FILENO, &opts, st, err);
+}
+
 int cryo_archive_commit(struct cryo_checkpoint *ck, const char *out_file, struct cryo_error **err) {
         /* Sealed, not synced: the archive is the durable copy, and this
          * directory is removed once it is written. */
@@ -82,7 +98,10 @@ int cryo_archive_commit(struct cryo_checkpoint *ck, const char *out_file, struct
                 return r;
         uint64_t start = cryo_now_usec();
         struct tar_stats st = {0};
-        r = write_archive(ck->path, out_file, 1, -1, false, &st, err);
+        if (cryo_archive_is_stdio(out_file))
+                r = write_stdout(ck->path, &st, err);
+        else
+                r = write_archive(ck->path, out_file, 1, -1, false, &st, err);
         if (r < 0)
                 return cryo_error_prefix(err, "archive %s", out_file);
         cryo_stats_add(&ck->stats, CRYO_PHASE_ARCHIVE, cryo_now_usec() - start, st.archive_bytes);
@@ -114,7 +133,8 @@ int cryo_export(const char *path, const char *out_file, int level, int threads, 
  * verifies every checksum; the directory is removed on failure. */
 static int extract_verified(const char *archive, const char *root, const char *prefix, char **dir_out,
                             struct cryo_checkpoint **ck_out, struct cryo_error **err) {
-        _cleanup_close_ int fd = open(archive, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd =
+                cryo_archive_is_stdio(archive) ? dup(STDIN_FILENO) : open(archive, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return cryo_error_errno(err, errno, "cannot open archive %s", archive);
         int r = fs_mkdir_p(root, 0700, err);

@@ -125,7 +125,7 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         if (req->archive) {
                 /* The checkpoint is written next to the archive, on the same
                  * file system, and removed once the archive is complete. */
-                r = cryo_archive_prepare(req->archive, &archive_dir, err);
+                r = cryo_archive_prepare(req->archive, root, &archive_dir, err);
                 if (r < 0)
                         return r;
                 root = archive_dir;
@@ -207,11 +207,12 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         /* Declared before the checkpoint: removed after it is closed. */
         _cleanup_(fs_rm_rf_freep) char *imported = NULL;
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        struct stat st;
+        struct stat st = {0};
         /* An archive is extracted and verified into a scratch directory
          * for this restore only (`cryo import` keeps one): restoring the
          * same archive again, as test environments do, just works. */
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        bool from_stdin = cryo_archive_is_stdio(path);
+        if (from_stdin || (stat(path, &st) == 0 && S_ISREG(st.st_mode))) {
                 int r = cryo_extract_for_restore(
                         path, req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT, &imported,
                         err);
@@ -228,7 +229,8 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         memset(&ck->stats, 0, sizeof(ck->stats));
         ck->stats.phase[CRYO_PHASE_VERIFY] = verified;
         if (imported)
-                cryo_stats_add(&ck->stats, CRYO_PHASE_IMPORT, import_usec, (uint64_t) st.st_size);
+                cryo_stats_add(&ck->stats, CRYO_PHASE_IMPORT, import_usec,
+                               from_stdin ? 0 : (uint64_t) st.st_size);
 
         const char *type = ckpt_type(ck);
         if (req->type && strcmp(req->type, type) != 0) {

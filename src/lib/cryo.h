@@ -7,6 +7,7 @@
  * or the error.
  */
 #include <json-c/json.h>
+#include <stdbool.h>
 
 #include "engine/engine.h"
 #include "format/checkpoint.h"
@@ -27,9 +28,14 @@ int cryo_inspect(const char *path, bool verify, json_object **report, struct cry
  * default; threads: < 0 = one per CPU). */
 int cryo_export(const char *path, const char *out_file, int level, int threads, json_object **result,
                 struct cryo_error **err);
+/* "-" as an archive name: standard output (dump) or input (restore). */
+static inline bool cryo_archive_is_stdio(const char *name) {
+        return name && name[0] == '-' && !name[1];
+}
 /* For cryo_dump(): checks that out_file can be created (not there yet, its
- * directory exists) and returns that directory, for the scratch checkpoint. */
-int cryo_archive_prepare(const char *out_file, char **dir_out, struct cryo_error **err);
+ * directory exists) and returns that directory, for the scratch checkpoint
+ * ("-": `root`). */
+int cryo_archive_prepare(const char *out_file, const char *root, char **dir_out, struct cryo_error **err);
 /* For cryo_dump(): seals a scratch checkpoint and writes it as out_file. */
 int cryo_archive_commit(struct cryo_checkpoint *ck, const char *out_file, struct cryo_error **err);
 /* Extracts and verifies an archive into a hidden scratch directory under

@@ -75,6 +75,41 @@ test_dump_to_archive() {
         assert_eq "$(ls -A "$TEST_SCRATCH/imp")" "" "scratch directories after the restores"
 }
 
+# `cryo dump --archive - | ssh host cryo restore --checkpoint-dir -`, on one
+# host through a file: standard output carries the archive and nothing
+# else, standard input brings it back.
+test_archive_through_stdout_and_stdin() {
+        need_root
+        wl_start memory
+        wl_expect_pass memory
+        "$CRYO" dump --type process --pid "$(wl_pid memory)" --archive - --json --dir "$TEST_SCRATCH/ck" \
+                >"$TEST_SCRATCH/stream" 2>"$TEST_SCRATCH/dump.json" || fail "dump to stdout failed"
+        assert_eq "$(head -c 4 "$TEST_SCRATCH/stream" | od -An -tx1 | tr -d ' ')" 28b52ffd "stream magic"
+        assert_eq "$(jq -r .path "$TEST_SCRATCH/dump.json")" - "printed path"
+        assert_eq "$(ls -A "$TEST_SCRATCH/ck")" "" "scratch left in the checkpoint root"
+        wl_reap memory
+        wl_assert_gone memory
+        "$CRYO" restore --checkpoint-dir - --dir "$TEST_SCRATCH/ck" <"$TEST_SCRATCH/stream" >/dev/null ||
+                fail "restore from stdin failed"
+        wl_assert_running memory
+        wl_expect_pass memory
+        assert_eq "$(ls -A "$TEST_SCRATCH/ck")" "" "scratch left after the restore"
+}
+
+# The reader goes away in the middle (a dropped ssh): the dump fails on
+# EPIPE, not on SIGPIPE, so the source is resumed and nothing is left.
+test_archive_reader_gone() {
+        need_root
+        wl_start memory --size-mb 64
+        "$CRYO" dump --type process --pid "$(wl_pid memory)" --archive - --dir "$TEST_SCRATCH/ck" \
+                2>"$TEST_SCRATCH/err" | head -c 1000 >/dev/null || true
+        grep -q "Broken pipe" "$TEST_SCRATCH/err" || fail "no EPIPE error: $(cat "$TEST_SCRATCH/err")"
+        wl_assert_running memory
+        [ "$(awk '{print $3}' "/proc/$(wl_pid memory)/stat")" != T ] || fail "the source was left stopped"
+        wl_expect_pass memory
+        assert_eq "$(ls -A "$TEST_SCRATCH/ck")" "" "scratch left in the checkpoint root"
+}
+
 # An existing file is never replaced, and the source is not touched.
 test_dump_to_archive_refuses_existing_file() {
         need_root

@@ -421,3 +421,35 @@ test_full_disk_while_archiving() {
         [ -z "$(ls -A "$small")" ] || { ls -laR "$small"; umount "$small"; fail "a failed dump left files"; }
         umount "$small"
 }
+
+# SIGTERM in the middle of a dump (as from a timeout or systemd): the dump
+# ends consistently first, never with the tree left stopped or half a
+# checkpoint.  Either the source is gone and a complete checkpoint
+# restores it, or the source runs on and there is no checkpoint.
+test_sigterm_during_dump_is_consistent() {
+        _need_cryo
+        wl_start memory --size-mb 256
+        local rc=0 state
+        "$CRYO" dump --type process --pid "$WL_PID" --dir "$TEST_SCRATCH/ck" >"$TEST_SCRATCH/out" 2>"$TEST_SCRATCH/err" &
+        local cryo=$!
+        sleep 0.15
+        kill -TERM "$cryo"
+        wait "$cryo" || rc=$?
+        echo "cryo exited with $rc: $(cat "$TEST_SCRATCH/err")"
+        [ -z "$(ls -A "$TEST_SCRATCH/ck" 2>/dev/null | grep '^\.')" ] || fail "a temporary directory was left"
+        if [ -z "$(ls -A "$TEST_SCRATCH/ck" 2>/dev/null)" ]; then
+                pid_alive "$WL_PID" || fail "no checkpoint, and the source is gone"
+                state=$(awk '{print $3}' "/proc/$WL_PID/stat")
+                [ "$state" != T ] && [ "$state" != t ] || fail "the source was left stopped ($state)"
+                wl_expect_pass memory
+        else
+                assert_eq "$rc" 143 "exit code of a dump completed after SIGTERM"
+                CK=$(tail -n 1 "$TEST_SCRATCH/out")
+                assert_checkpoint "$CK"
+                wl_reap memory
+                wl_assert_gone memory
+                cryo_restore "$CK"
+                wl_assert_running memory
+                wl_expect_pass memory
+        fi
+}
