@@ -38,6 +38,9 @@ void cli_print_json(json_object *o);
 void cli_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_print_stats(FILE *out, json_object *stats);
 char *cli_format_bytes(unsigned long long bytes, char buf[32]);
+/* "[ADDRESS:]PORT" ("[v6]:PORT" too); *address NULL if none given. */
+int cli_parse_page_server(const char *arg, char **address, int *port);
+#define CLI_DEFAULT_PAGE_SERVER_PORT 27027
 
 /*
  * CRIU and source-selection options shared by dump and restore.
