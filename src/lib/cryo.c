@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "migrate.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -161,6 +162,7 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         if (!plugin)
                 return -EINVAL;
         _cleanup_(work_dir_done) struct work_dir lazy_work = {.fd = -1};
+        char token[CRYO_LAZY_TOKEN_LEN + 1] = "";
         if (req->lazy) {
                 if (!plugin->lazy_pages)
                         return cryo_error_set(err, EOPNOTSUPP,
@@ -172,6 +174,9 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                         return r;
                 req->lazy->page_server.work_fd = lazy_work.fd;
                 req->lazy->page_server.serving = NULL;
+                r = cryo_lazy_token(token, err);
+                if (r < 0)
+                        return r;
         }
 
         _cleanup_free_ char *id = NULL, *name = NULL;
@@ -211,6 +216,9 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         /* Stopping a CRIU that still serves pages resumes the source. */
         _cleanup_(lazy_dump_stop) struct engine_lazy_dump *serving =
                 req->lazy ? steal_pointer(&req->lazy->page_server.serving) : NULL;
+        if (serving)
+                /* Only a holder of the checkpoint can end the source. */
+                cryo_json_add_str(cryo_json_get(ck->manifest, "lazy_pages"), "token", token);
         if (ck->stopped_root > 0 && (r < 0 || req->criu.leave_running)) {
                 /* Memory and filesystem are captured: a source that goes on
                  * may go on now, before the checksums and fsyncs. */
@@ -234,7 +242,19 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                  * CRIU serves the pages; the source is gone once they moved. */
                 if (req->lazy->ready)
                         req->lazy->ready(ck->path, req->lazy->data);
-                r = engine_lazy_dump_wait(serving, req->lazy->timeout_sec, &ck->stats, err);
+                const struct cryo_lazy *lz = req->lazy;
+                r = engine_lazy_dump_wait(serving, lz->timeout_sec, &ck->stats, err);
+                if (r == 0) {
+                        /* The tree is stopped: the page server ended the
+                         * same way whether the target has every page or its
+                         * restore failed.  Only its word ends the source. */
+                        r = cryo_lazy_await_done(lz->page_server.address, lz->page_server.port, token,
+                                                 lz->timeout_sec ? lz->timeout_sec : 600, err);
+                        if (r < 0)
+                                (void) cryo_error_prefix(err, "the source was resumed");
+                }
+                /* Resumes it if CRIU left it stopped (harmless otherwise). */
+                signal_tree(req->pid, r == 0 ? SIGKILL : SIGCONT);
                 if (r < 0) {
                         keep_log(lazy_work.fd, CRYO_DUMP_LOG, name, err);
                         /* Without its page server it restores nothing. */
@@ -334,6 +354,23 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         r = plugin->restore(req, ck, res, err);
         if (r < 0)
                 return r;
+        if (lazy) {
+                /* Every page is here: the source may end now. */
+                bool maybe_delivered = false;
+                r = cryo_lazy_send_done(
+                        req->lazy->page_server.address, req->lazy->page_server.port,
+                        cryo_json_str(cryo_json_get(ck->manifest, "lazy_pages"), "token", ""), 30,
+                        &maybe_delivered, err);
+                pid_t pid = (pid_t) cryo_json_int(res, "pid", 0);
+                if (r < 0 && !maybe_delivered && pid > 0) {
+                        /* The source resumes when it hears nothing: one copy only. */
+                        signal_tree(pid, SIGKILL);
+                        return cryo_error_prefix(err, "the restored copy was killed, the source resumes");
+                }
+                if (r < 0)
+                        return cryo_error_prefix(
+                                err, "the source may have ended: the restored copy (pid %d) runs on", pid);
+        }
         cryo_stats_add(&ck->stats, CRYO_PHASE_TOTAL, cryo_now_usec() - start, 0);
         json_object_object_add(res, "checkpoint", json_object_new_string(ck->path));
         json_object_object_add(res, "type", json_object_new_string(type));

@@ -161,3 +161,44 @@ test_lazy_errors() {
                 --checkpoint-dir "$TEST_SCRATCH/copy" --lazy-pages
         grep -q "needs --page-server" "$TEST_SCRATCH/err" || fail "$(cat "$TEST_SCRATCH/err")"
 }
+
+# CRIU's page server ends alike whether the target has every page or went
+# away: the source must wait for the target cryo's word, not die.
+test_lazy_target_gone_source_survives() {
+        _need_lazy
+        _ns_start 32
+        local port src=$NS_PID
+        port=$(_free_port)
+        _lazy_dump_bg "$port" --lazy-timeout 5
+
+        # A "target" that connects to the page server and leaves at once,
+        # then a confirmation with the wrong token: both refused.
+        python3 - "$port" <<'PY' || fail "fake target"
+import socket, sys, time
+port = int(sys.argv[1])
+socket.create_connection(("127.0.0.1", port), timeout=10).close()
+deadline = time.time() + 30
+while True:
+    # Refused until the source listens for the confirmation; reset if
+    # CRIU's page server still had it queued.
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"CRYO-LAZY-DONE 0123456789abcdef0123456789abcdef\n")
+        answer = s.makefile().readline().strip()
+        if answer:
+            break
+    except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
+        pass
+    if time.time() > deadline:
+        raise SystemExit("the source never answered")
+    time.sleep(0.1)
+assert answer == "NO", answer
+PY
+        if wait "$DUMP_JOB"; then
+                fail "the lazy dump succeeded without a target: $(cat "$TEST_SCRATCH/dump.out")"
+        fi
+        cp "$TEST_SCRATCH/dump.err" "$TEST_SCRATCH/err"
+        _assert_err "the source was resumed: the target did not confirm"
+        pid_alive "$src" || fail "the source died although no target restored it"
+        _ns_verify "$src"
+}

@@ -115,11 +115,12 @@ int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct 
                    struct cryo_error **err);
 
 /*
- * Waits until the target fetched every page and CRIU ended the source tree.
- * If no target connects within `timeout_sec` (0 = no limit), stops CRIU,
- * which leaves the source tree running, and fails with -ETIMEDOUT.  If the
- * transfer fails, CRIU resumes the source tree.  Fills FROZEN/MEMORY_DUMP
- * from CRIU's statistics.
+ * Waits until CRIU's page server is done: the target's daemon fetched every
+ * page, or disconnected (CRIU cannot tell); the source tree is then left
+ * stopped (SIGSTOP), for the caller to kill or resume.  If no target
+ * connects within `timeout_sec` (0 = no limit), stops CRIU, which leaves the
+ * tree running, and fails with -ETIMEDOUT.  If the transfer fails, CRIU
+ * resumes the tree.  Fills FROZEN/MEMORY_DUMP from CRIU's statistics.
  */
 int engine_lazy_dump_wait(struct engine_lazy_dump *l, unsigned timeout_sec, struct cryo_stats *stats,
                           struct cryo_error **err);

@@ -222,6 +222,10 @@ int engine_lazy_dump_start(const struct engine_dump_request *req, struct cryo_st
         argv_add(&a, "/proc/%d/fd/%d", self, lazy->work_fd);
         add_options(&a, req->opts, CRYO_DUMP_LOG);
         argv_add(&a, "--lazy-pages");
+        /* CRIU would end the tree when the target's daemon disconnects,
+         * whether or not that restore succeeded: cryo ends it only once
+         * the target confirmed (migrate.h). */
+        argv_add(&a, "--leave-stopped");
         if (lazy->address && *lazy->address) {
                 argv_add(&a, "--address");
                 argv_add(&a, "%s", lazy->address);
