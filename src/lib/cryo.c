@@ -62,8 +62,8 @@ static void signal_tree(pid_t root, int sig) {
 
 int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck, struct cryo_error **err) {
         unsigned timerfds_fixed = 0;
-        /* A lazy dump's tree stays frozen by CRIU until its pages have moved,
-         * then CRIU ends it (or resumes it if the transfer fails). */
+        /* A lazy dump's tree stays frozen by CRIU until its pages have moved;
+         * cryo_dump() then ends or resumes it (migrate.h). */
         dump->leave_stopped = !dump->lazy;
         dump->timerfds_fixed = &timerfds_fixed;
         int r = engine_dump(dump, &ck->stats, err);
@@ -240,9 +240,9 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         if (serving) {
                 /* The target restores from the committed checkpoint while
                  * CRIU serves the pages; the source is gone once they moved. */
-                if (req->lazy->ready)
-                        req->lazy->ready(ck->path, req->lazy->data);
                 const struct cryo_lazy *lz = req->lazy;
+                if (lz->ready)
+                        lz->ready(ck->path, lz->data);
                 r = engine_lazy_dump_wait(serving, lz->timeout_sec, &ck->stats, err);
                 if (r == 0) {
                         /* The tree is stopped: the page server ended the

@@ -160,6 +160,13 @@ test_lazy_errors() {
         expect_fail "lazy restore without --page-server" "$CRYO" restore --type process \
                 --checkpoint-dir "$TEST_SCRATCH/copy" --lazy-pages
         grep -q "needs --page-server" "$TEST_SCRATCH/err" || fail "$(cat "$TEST_SCRATCH/err")"
+
+        # And a complete checkpoint is not restored as a post-copy one.
+        "$CRYO" dump --type process --pid "$src" --dir "$TEST_SCRATCH/full" >"$TEST_SCRATCH/full.out" ||
+                fail "plain dump failed"
+        expect_fail "lazy restore of a complete checkpoint" "$CRYO" restore --type process \
+                --checkpoint-dir "$(tail -n 1 "$TEST_SCRATCH/full.out")" --lazy-pages --page-server "127.0.0.1:$port"
+        _assert_err "is a complete checkpoint, not a post-copy one"
 }
 
 # CRIU's page server ends alike whether the target has every page or went

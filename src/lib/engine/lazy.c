@@ -170,9 +170,12 @@ static int spawn_until_ready(struct argv *a, const char *what, int work_fd, cons
 }
 
 static void add_options(struct argv *a, const struct engine_options *o, const char *log_name) {
+        int level = o->log_level > 0 ? o->log_level : DEFAULT_LOG_LEVEL;
         argv_add(a, "-o");
         argv_add(a, "%s", log_name);
-        argv_add(a, "-v%d", o->log_level > 0 ? o->log_level : DEFAULT_LOG_LEVEL);
+        /* Level 3 at least: "Accepted connection" (info) is how cryo knows
+         * a target is fetching, and must not be timed out any more. */
+        argv_add(a, "-v%d", level < 3 ? 3 : level);
         if (o->tcp_established)
                 argv_add(a, "--tcp-established");
         if (o->tcp_skip_in_flight)
