@@ -118,6 +118,18 @@ static int check_pipe_max_size(struct cryo_error **err) {
                               LAZY_PIPE_BYTES, max, LAZY_PIPE_BYTES);
 }
 
+/* A failed `criu` command: the cause from its log, else how it ended. */
+static int command_failure(struct cryo_error **err, const char *what, int status, int work_fd,
+                           const char *log_name) {
+        _cleanup_free_ char *cause = NULL, *excerpt = NULL;
+        if (engine_log_explain(work_fd, log_name, &cause, &excerpt) == 0)
+                return engine_criu_failure(err, -EIO, what, work_fd, log_name);
+        if (WIFSIGNALED(status))
+                return cryo_error_set(err, EIO, "CRIU %s was killed by signal %d", what, WTERMSIG(status));
+        return cryo_error_set(err, EIO, "CRIU %s failed (exit status %d) and left no error in %s", what,
+                              WIFEXITED(status) ? WEXITSTATUS(status) : -1, log_name);
+}
+
 /*
  * Starts `criu ARGV... --status-fd N` and waits until it reports ready
  * (a byte on the status pipe).  If it exits first, the failure is
@@ -166,7 +178,7 @@ static int spawn_until_ready(struct argv *a, const char *what, int work_fd, cons
         pid = 0;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
                 return cryo_error_set(err, ENOENT, "cannot run criu: is it installed?");
-        return engine_criu_failure(err, -EIO, what, work_fd, log_name);
+        return command_failure(err, what, status, work_fd, log_name);
 }
 
 static void add_options(struct argv *a, const struct engine_options *o, const char *log_name) {
@@ -313,8 +325,8 @@ int engine_lazy_dump_wait(struct engine_lazy_dump *l, unsigned timeout_sec, stru
         }
         l->pid = 0;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                (void) engine_criu_failure(err, -EIO, "page transfer", l->work_fd, CRYO_DUMP_LOG);
-                return cryo_error_prefix(err, "post-copy migration failed, CRIU resumed the source");
+                (void) command_failure(err, "page server", status, l->work_fd, CRYO_DUMP_LOG);
+                return cryo_error_prefix(err, "post-copy migration failed, the source was resumed");
         }
         engine_read_dump_stats(l->work_fd, stats);
         return 0;
@@ -330,8 +342,11 @@ void engine_lazy_dump_free(struct engine_lazy_dump *l) {
 
 /* The daemon logs some of its failures ("Can't connect to server ...")
  * without CRIU's "Error" marker: then its last line is the cause. */
-static int lazy_pages_failure(struct cryo_error **err, int work_fd) {
+static int lazy_pages_failure(struct cryo_error **err, int status, int work_fd) {
         _cleanup_free_ char *cause = NULL, *excerpt = NULL, *text = NULL;
+        if (WIFSIGNALED(status))
+                return cryo_error_set(err, EIO, "CRIU lazy-pages daemon was killed by signal %d",
+                                      WTERMSIG(status));
         if (engine_log_explain(work_fd, LAZY_PAGES_LOG, &cause, &excerpt) == 0)
                 return engine_criu_failure(err, -EIO, "lazy-pages daemon", work_fd, LAZY_PAGES_LOG);
         size_t len = 0;
@@ -410,7 +425,7 @@ int engine_lazy_pages_wait(struct engine_lazy_pages *d, pid_t pid, struct cryo_e
         /* Pages it never got would read as zeros or hang the tree: a
          * process with part of its memory must not run on. */
         kill_tree(pid);
-        (void) lazy_pages_failure(err, d->work_fd);
+        (void) lazy_pages_failure(err, status, d->work_fd);
         return cryo_error_prefix(err, "the restored tree (pid %d) was killed, its memory being incomplete",
                                  pid);
 }
@@ -430,7 +445,7 @@ int engine_lazy_pages_explain(struct engine_lazy_pages *d, struct cryo_error **e
         }
         if (d->pid > 0 || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
                 return 0;
-        (void) lazy_pages_failure(err, d->work_fd);
+        (void) lazy_pages_failure(err, status, d->work_fd);
         return cryo_error_prefix(err, "cannot fetch the memory pages from the source");
 }
 
