@@ -65,6 +65,7 @@ _lazy_dump_bg() {
         "$CRYO" dump --type process --pid "$NS_PID" --dir "$TEST_SCRATCH/ck" --lazy-pages \
                 --page-server "127.0.0.1:$port" "$@" >"$TEST_SCRATCH/dump.out" 2>"$TEST_SCRATCH/dump.err" &
         DUMP_JOB=$!
+        echo "$DUMP_JOB" >>"$TEST_SCRATCH/.dump-jobs"
         WAIT_TIMEOUT=60 wait_for test -s "$TEST_SCRATCH/dump.out" ||
                 fail "the lazy dump printed no checkpoint: $(cat "$TEST_SCRATCH/dump.err")"
         CK=$(head -n 1 "$TEST_SCRATCH/dump.out")
@@ -73,6 +74,12 @@ _lazy_dump_bg() {
 
 cleanup() {
         local p
+        # A lazy dump left serving by a failed test: its CRIU first (it would
+        # wait for a target until its timeout), then cryo.
+        for p in $(cat "$TEST_SCRATCH/.dump-jobs" 2>/dev/null); do
+                pkill -KILL -P "$p" -x criu 2>/dev/null || true
+                kill -KILL "$p" 2>/dev/null || true
+        done
         for p in $(cat "$TEST_SCRATCH/.ns-pids" 2>/dev/null); do
                 [ "$(cat "/proc/$p/comm" 2>/dev/null)" = wl-memory ] && kill -KILL "$p" 2>/dev/null || true
         done
@@ -85,7 +92,7 @@ test_lazy_migration() {
         _ns_verify "$NS_PID"
         local port src=$NS_PID
         port=$(_free_port)
-        _lazy_dump_bg "$port"
+        _lazy_dump_bg "$port" --lazy-timeout 120
 
         # The checkpoint says what it is, and holds what it lists.
         "$CRYO" inspect --verify "$CK" >"$TEST_SCRATCH/inspect.out"
