@@ -20,6 +20,14 @@
  * "FAIL ...") goes to READY_FILE.verify.  SIGTERM/SIGINT exit at once (as
  * PID 1 of a container, the default action would be ignored).
  *
+ * With MEMHOG_HEARTBEAT=FILE in the environment it also appends its
+ * CLOCK_REALTIME time in ns, one line about every millisecond, to FILE
+ * (O_APPEND, which CRIU restores without a size check): the largest gap is
+ * how long the process did not run, e.g. the downtime of a migration
+ * (bench/lazy-migration).  Not CLOCK_MONOTONIC: CRIU restores a tree into a
+ * new time namespace whose monotonic clock goes on from the value it had at
+ * the dump, which hides part of the downtime from the process itself.
+ *
  * Everything is deterministic, so a restored process can verify that its
  * memory survived.  Built statically (bench/run does it) so it runs in a
  * busybox image.
@@ -33,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PAGE 4096u
@@ -196,13 +205,31 @@ int main(int argc, char **argv) {
 
         char vpath[4096];
         snprintf(vpath, sizeof(vpath), "%s.verify", ready);
+        const char *hb_path = getenv("MEMHOG_HEARTBEAT");
+        int hb = hb_path ? open(hb_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
         sigset_t block, old;
         sigemptyset(&block);
         sigaddset(&block, SIGUSR1);
         sigprocmask(SIG_BLOCK, &block, &old);
         for (;;) {
-                while (!want_verify)
+                while (!want_verify && hb < 0)
                         sigsuspend(&old);
+                while (!want_verify && hb >= 0) {
+                        struct timespec now, tick = {0, 1000 * 1000};
+                        clock_gettime(CLOCK_REALTIME, &now);
+                        char b[32];
+                        int n = snprintf(b, sizeof(b), "%lld\n",
+                                         (long long) now.tv_sec * 1000000000ll + now.tv_nsec);
+                        if (write(hb, b, (size_t) n) != n) {
+                                close(hb);
+                                hb = -1;
+                                break;
+                        }
+                        /* SIGUSR1 may arrive only while sleeping. */
+                        sigprocmask(SIG_SETMASK, &old, NULL);
+                        nanosleep(&tick, NULL);
+                        sigprocmask(SIG_BLOCK, &block, NULL);
+                }
                 want_verify = 0;
                 static unsigned char expect[PAGE];
                 uint64_t bad = 0, first = 0;

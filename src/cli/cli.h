@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -39,6 +40,8 @@ int cli_import(int argc, char **argv);
  * blocked mask: CRIU and every other child start with default dispositions.
  */
 void cli_defer_signals(void);
+/* Non-zero once a deferred signal arrived (for long waits to give up). */
+const volatile sig_atomic_t *cli_interrupt_flag(void);
 /* 0, or 128 + the first deferring signal after reporting it. */
 int cli_interrupted(const char *what);
 
@@ -50,6 +53,9 @@ void cli_print_json(json_object *o);
 void cli_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_print_stats(FILE *out, json_object *stats);
 char *cli_format_bytes(unsigned long long bytes, char buf[32]);
+/* "[ADDRESS:]PORT" ("[v6]:PORT" too); *address NULL if none given. */
+int cli_parse_page_server(const char *arg, char **address, int *port);
+#define CLI_DEFAULT_PAGE_SERVER_PORT 27027
 
 /*
  * CRIU and source-selection options shared by dump and restore.

@@ -35,6 +35,15 @@ static void usage(FILE *out) {
                 "      --leave-running       keep the source running after the dump\n"
                 "      --rootfs-only         filesystem and metadata only, no processes\n"
                 "      --with-volumes        include bind mount and volume contents\n"
+                "Post-copy migration (process only, see docs/migration.md):\n"
+                "      --lazy-pages          leave the memory pages out and serve them to\n"
+                "                            'cryo restore --lazy-pages' on the target; the\n"
+                "                            path is printed as soon as the target may start,\n"
+                "                            the command ends when the pages have moved\n"
+                "      --page-server [ADDR:]PORT  where to serve them (default port %d)\n"
+                "      --lazy-timeout SEC    give up (the source runs on) if no target\n"
+                "                            connects, or confirms after the transfer, in\n"
+                "                            time (default 600; 0: wait for a target)\n"
                 "CRIU:\n"
                 "      --tcp-established     checkpoint established TCP connections\n"
                 "      --tcp-skip-in-flight  skip half-open connections (alias --skip-in-flight)\n"
@@ -48,7 +57,17 @@ static void usage(FILE *out) {
                 "      --log-level N         CRIU log level 0-4 (default 4)\n"
                 "Output:\n"
                 "  -j, --json                print the result (path, per-phase stats) as JSON\n"
-                "  -h, --help                this text\n");
+                "  -h, --help                this text\n",
+                CLI_DEFAULT_PAGE_SERVER_PORT);
+}
+
+/* The target may start: the checkpoint is committed and CRIU listens. */
+static void lazy_ready(const char *path, void *data) {
+        const struct cryo_lazy *lazy = data;
+        printf("%s\n", path);
+        fflush(stdout);
+        cli_progress("cryo: serving the memory pages on %s:%d until the target has them\n",
+                     lazy->page_server.address ? lazy->page_server.address : "*", lazy->page_server.port);
 }
 
 int cli_dump(int argc, char **argv) {
@@ -64,12 +83,24 @@ int cli_dump(int argc, char **argv) {
                 {"tcp-skip-in-flight", no_argument, NULL, 2004},
                 {"skip-in-flight", no_argument, NULL, 2004},
                 {"archive", required_argument, NULL, 'o'},
+                {"lazy-pages", no_argument, NULL, 2005},
+                {"page-server", required_argument, NULL, 2006},
+                {"lazy-timeout", required_argument, NULL, 2007},
                 {},
         };
         struct cli_common c = {0};
         struct cryo_request *req = &c.req;
         int opt;
         char *end;
+        bool lazy_pages = false;
+        _cleanup_free_ char *ps_address = NULL;
+        struct cryo_lazy lazy = {
+                .page_server = {.port = CLI_DEFAULT_PAGE_SERVER_PORT, .work_fd = -1},
+                .timeout_sec = 600,
+                .ready = lazy_ready,
+                .data = &lazy,
+                .cancel = cli_interrupt_flag(),
+        };
 
         while ((opt = getopt_long(argc, argv, "t:n:a:jhp:i:d:o:", longopts, NULL)) != -1) {
                 int r = cli_parse_common("dump", opt, optarg, &c);
@@ -111,6 +142,23 @@ int cli_dump(int argc, char **argv) {
                 case 2004:
                         req->criu.tcp_skip_in_flight = true;
                         break;
+                case 2005:
+                        lazy_pages = true;
+                        break;
+                case 2006:
+                        free(ps_address);
+                        if (cli_parse_page_server(optarg, &ps_address, &lazy.page_server.port) < 0)
+                                return cli_usage_error(
+                                        "dump", "bad --page-server '%s' (want [ADDRESS:]PORT)", optarg);
+                        lazy.page_server.address = ps_address;
+                        break;
+                case 2007:
+                        errno = 0;
+                        unsigned long t = strtoul(optarg, &end, 10);
+                        if (errno || *end || t > 86400 * 365)
+                                return cli_usage_error("dump", "bad --lazy-timeout '%s'", optarg);
+                        lazy.timeout_sec = (unsigned) t;
+                        break;
                 default:
                         return cli_usage_error("dump", "unknown option");
                 }
@@ -139,6 +187,8 @@ int cli_dump(int argc, char **argv) {
         if (!req->type)
                 return cli_usage_error("dump", "what to dump? give --type (process, containerd, ...)");
 
+        if (lazy_pages)
+                req->lazy = &lazy;
         cli_progress("cryo: dumping %s %s...\n", req->type, req->id ? req->id : "");
         _cleanup_json_ json_object *result = NULL;
         _cleanup_error_ struct cryo_error *err = NULL;
@@ -160,10 +210,12 @@ int cli_dump(int argc, char **argv) {
                 cli_print_json(result);
         } else {
                 if (isatty(STDERR_FILENO)) {
-                        fprintf(stderr, "cryo: checkpoint written:\n");
+                        fprintf(stderr, lazy_pages ? "cryo: the target has every page; the source is gone:\n"
+                                                   : "cryo: checkpoint written:\n");
                         cli_print_stats(stderr, cryo_json_get(result, "stats"));
                 }
-                printf("%s\n", cryo_json_str(result, "path", ""));
+                if (!lazy_pages) /* lazy_ready() printed it */
+                        printf("%s\n", cryo_json_str(result, "path", ""));
         }
         return interrupted;
 }

@@ -32,6 +32,12 @@ static void print_report(json_object *rep) {
                cryo_json_str(host, "kernel", "?"), cryo_json_str(host, "arch", "?"),
                cryo_json_str(host, "criu_version", "?"));
         printf("Size:        %s\n", cli_format_bytes((unsigned long long) cryo_json_int(m, "size", 0), buf));
+        json_object *lazy = cryo_json_get(m, "lazy_pages");
+        if (lazy)
+                printf("Memory:      not included: post-copy migration, pages served by the source on "
+                       "%s:%lld\n",
+                       cryo_json_str(lazy, "page_server_address", "*"),
+                       (long long) cryo_json_int(lazy, "page_server_port", 0));
         json_object *image = cryo_json_get(m, "image");
         if (image)
                 printf("Image:       %s (%s)\n", cryo_json_str(image, "name", "?"),

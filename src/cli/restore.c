@@ -31,6 +31,10 @@ static void usage(FILE *out) {
                 "  -a, --address SOCKET      daemon socket\n"
                 "      --runtime-root DIR    runc state root\n"
                 "      --no-verify           check sizes only, not checksums\n"
+                "      --lazy-pages          post-copy: the checkpoint was dumped with\n"
+                "                            --lazy-pages; its pages come from the source\n"
+                "      --page-server ADDR:PORT  the source's page server (implies --lazy-pages);\n"
+                "                            returns once every page has arrived\n"
                 "      --tcp-established     restore established TCP connections\n"
                 "      --tcp-close           restore them closed\n"
                 "      --file-locks, --shell-job, --ext-unix-sk, --link-remap,\n"
@@ -49,12 +53,17 @@ int cli_restore(int argc, char **argv) {
                 {"no-verify", no_argument, NULL, 2000},
                 {"dir", required_argument, NULL, 'd'},
                 {"tcp-close", no_argument, NULL, 2001},
+                {"lazy-pages", no_argument, NULL, 2002},
+                {"page-server", required_argument, NULL, 2003},
                 {},
         };
         struct cli_common c = {0};
         struct cryo_request *req = &c.req;
         const char *path = NULL;
         int opt;
+        bool lazy_pages = false;
+        _cleanup_free_ char *ps_address = NULL;
+        struct cryo_lazy lazy = {.page_server = {.work_fd = -1}};
 
         while ((opt = getopt_long(argc, argv, "t:n:a:jhc:i:d:", longopts, NULL)) != -1) {
                 int r = cli_parse_common("restore", opt, optarg, &c);
@@ -81,6 +90,18 @@ int cli_restore(int argc, char **argv) {
                 case 2001:
                         req->criu.tcp_close = true;
                         break;
+                case 2002:
+                        lazy_pages = true;
+                        break;
+                case 2003:
+                        free(ps_address);
+                        if (cli_parse_page_server(optarg, &ps_address, &lazy.page_server.port) < 0 ||
+                            !ps_address)
+                                return cli_usage_error("restore",
+                                                       "bad --page-server '%s' (want ADDRESS:PORT)", optarg);
+                        lazy.page_server.address = ps_address;
+                        lazy_pages = true;
+                        break;
                 default:
                         return cli_usage_error("restore", "unknown option");
                 }
@@ -98,6 +119,11 @@ int cli_restore(int argc, char **argv) {
         if (!path)
                 return cli_usage_error("restore", "which checkpoint? give --checkpoint-dir DIR");
 
+        if (lazy_pages && !ps_address)
+                return cli_usage_error("restore",
+                                       "--lazy-pages needs --page-server ADDRESS:PORT (the source)");
+        if (lazy_pages)
+                req->lazy = &lazy;
         cli_progress("cryo: restoring %s...\n", path);
         _cleanup_json_ json_object *result = NULL;
         _cleanup_error_ struct cryo_error *err = NULL;

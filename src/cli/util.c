@@ -172,6 +172,10 @@ void cli_defer_signals(void) {
         (void) sigaction(SIGPIPE, &sa, NULL);
 }
 
+const volatile sig_atomic_t *cli_interrupt_flag(void) {
+        return &deferred_signal;
+}
+
 int cli_interrupted(const char *what) {
         int sig = deferred_signal;
         if (!sig)
@@ -179,4 +183,29 @@ int cli_interrupted(const char *what) {
         fprintf(stderr, "cryo: %s: interrupted by %s; it was completed or rolled back first\n", what,
                 strsignal(sig));
         return 128 + sig;
+}
+
+int cli_parse_page_server(const char *arg, char **address, int *port) {
+        /* PORT, :PORT, HOST:PORT or [IPV6]:PORT */
+        const char *colon = strrchr(arg, ':');
+        const char *num = colon ? colon + 1 : arg;
+        char *end;
+        errno = 0;
+        long p = strtol(num, &end, 10);
+        if (errno || *end || end == num || p <= 0 || p > 65535)
+                return -EINVAL;
+        *port = (int) p;
+        *address = NULL;
+        if (colon && colon > arg) {
+                const char *a = arg;
+                size_t len = (size_t) (colon - arg);
+                if (a[0] == '[' && len >= 2 && a[len - 1] == ']') {
+                        a++;
+                        len -= 2;
+                }
+                *address = strndup(a, len);
+                if (!*address)
+                        return -ENOMEM;
+        }
+        return 0;
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "migrate.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -61,7 +62,9 @@ static void signal_tree(pid_t root, int sig) {
 
 int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck, struct cryo_error **err) {
         unsigned timerfds_fixed = 0;
-        dump->leave_stopped = true;
+        /* A lazy dump's tree stays frozen by CRIU until its pages have moved;
+         * cryo_dump() then ends or resumes it (migrate.h). */
+        dump->leave_stopped = !dump->lazy;
         dump->timerfds_fixed = &timerfds_fixed;
         int r = engine_dump(dump, &ck->stats, err);
         if (r < 0) {
@@ -69,7 +72,16 @@ int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck,
                 signal_tree(dump->pid, SIGCONT);
                 return r;
         }
-        ck->stopped_root = dump->pid;
+        if (dump->lazy) {
+                /* So that a plain restore refuses it, and inspect shows it. */
+                json_object *lazy = json_object_new_object();
+                json_object_object_add(lazy, "pages_included", json_object_new_boolean(false));
+                json_object_object_add(lazy, "page_server_port", json_object_new_int(dump->lazy->port));
+                cryo_json_add_str(lazy, "page_server_address", dump->lazy->address);
+                json_object_object_add(ck->manifest, "lazy_pages", lazy);
+        } else {
+                ck->stopped_root = dump->pid;
+        }
         if (timerfds_fixed) {
                 /* Recorded so that a reader of the images knows they differ
                  * from what CRIU wrote (criu issue #3162). */
@@ -98,10 +110,50 @@ int cryo_restore_tree(struct engine_restore_request *restore, struct cryo_checkp
         }
         restore->work_fd = work_fd;
         r = engine_restore(restore, pid, &ck->stats, err);
-        if (r < 0)
+        if (r < 0) {
                 keep_log(work_fd, CRYO_RESTORE_LOG, cryo_json_str(ck->manifest, "name", "checkpoint"), err);
+                if (restore->lazy)
+                        keep_log(work_fd, ENGINE_LAZY_PAGES_LOG,
+                                 cryo_json_str(ck->manifest, "name", "checkpoint"), err);
+        }
         (void) fs_rm_rf(work);
         return r;
+}
+
+/* A private directory under CRYO_WORK_DIR, removed with what it holds. */
+struct work_dir {
+        char *path;
+        int fd;
+};
+
+static void work_dir_done(struct work_dir *w) {
+        cryo_closep(&w->fd);
+        if (w->path)
+                (void) fs_rm_rf(w->path);
+        free(w->path);
+}
+
+static int work_dir_make(const char *kind, struct work_dir *w, struct cryo_error **err) {
+        int r = fs_mkdir_p(CRYO_WORK_DIR, 0700, err);
+        if (r < 0)
+                return r;
+        if (asprintf(&w->path, CRYO_WORK_DIR "/%s-XXXXXX", kind) < 0) {
+                w->path = NULL;
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        }
+        if (!mkdtemp(w->path)) {
+                r = cryo_error_errno(err, errno, "cannot create a work directory in %s", CRYO_WORK_DIR);
+                free(steal_pointer(&w->path));
+                return r;
+        }
+        w->fd = open(w->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (w->fd < 0)
+                return cryo_error_errno(err, errno, "cannot open %s", w->path);
+        return 0;
+}
+
+static void lazy_dump_stop(struct engine_lazy_dump **l) {
+        engine_lazy_dump_free(*l);
 }
 
 int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_error **err) {
@@ -109,6 +161,28 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         const struct cryo_plugin *plugin = plugin_for(req->type, err);
         if (!plugin)
                 return -EINVAL;
+        _cleanup_(work_dir_done) struct work_dir lazy_work = {.fd = -1};
+        char token[CRYO_LAZY_TOKEN_LEN + 1] = "";
+        if (req->lazy) {
+                if (!plugin->lazy_pages)
+                        return cryo_error_set(err, EOPNOTSUPP,
+                                              "post-copy migration (--lazy-pages) is not supported for %s "
+                                              "checkpoints",
+                                              plugin->name);
+                if (req->archive)
+                        return cryo_error_set(
+                                err, EINVAL,
+                                "--lazy-pages and --archive do not combine: the target restores "
+                                "from the directory while the source serves its pages");
+                int r = work_dir_make("dump", &lazy_work, err);
+                if (r < 0)
+                        return r;
+                req->lazy->page_server.work_fd = lazy_work.fd;
+                req->lazy->page_server.serving = NULL;
+                r = cryo_lazy_token(token, err);
+                if (r < 0)
+                        return r;
+        }
 
         _cleanup_free_ char *id = NULL, *name = NULL;
         int r = plugin->source_id(req, &id, err);
@@ -156,6 +230,12 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
 
         r = plugin->dump(req, ck, err);
         bool plugin_done = r >= 0;
+        /* Stopping a CRIU that still serves pages resumes the source. */
+        _cleanup_(lazy_dump_stop) struct engine_lazy_dump *serving =
+                req->lazy ? steal_pointer(&req->lazy->page_server.serving) : NULL;
+        if (serving)
+                /* Only a holder of the checkpoint can end the source. */
+                cryo_json_add_str(cryo_json_get(ck->manifest, "lazy_pages"), "token", token);
         if (ck->stopped_root > 0 && (r < 0 || req->criu.leave_running)) {
                 /* Memory and filesystem are captured: a source that goes on
                  * may go on now, before the checksums and fsyncs. */
@@ -173,8 +253,34 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         if (r < 0) {
                 if (plugin_done && plugin->dump_aborted)
                         plugin->dump_aborted(req, ck);
-                keep_log(ck->dirfd, CRYO_DUMP_LOG, name, err);
+                keep_log(req->lazy ? lazy_work.fd : ck->dirfd, CRYO_DUMP_LOG, name, err);
                 return r;
+        }
+        if (serving) {
+                /* The target restores from the committed checkpoint while
+                 * CRIU serves the pages; the source is gone once they moved. */
+                const struct cryo_lazy *lz = req->lazy;
+                if (lz->ready)
+                        lz->ready(ck->path, lz->data);
+                r = engine_lazy_dump_wait(serving, lz->timeout_sec, lz->cancel, &ck->stats, err);
+                if (r == 0) {
+                        /* The tree is stopped: the page server ended the
+                         * same way whether the target has every page or its
+                         * restore failed.  Only its word ends the source. */
+                        r = cryo_lazy_await_done(lz->page_server.address, lz->page_server.port, token,
+                                                 lz->timeout_sec ? lz->timeout_sec : 600, lz->cancel, err);
+                        if (r < 0)
+                                (void) cryo_error_prefix(err, "the source was resumed");
+                }
+                /* Resumes it if CRIU left it stopped (harmless otherwise). */
+                signal_tree(req->pid, r == 0 ? SIGKILL : SIGCONT);
+                if (r < 0) {
+                        keep_log(lazy_work.fd, CRYO_DUMP_LOG, name, err);
+                        /* Without its page server it restores nothing. */
+                        (void) fs_rm_rf(ck->path);
+                        return r;
+                }
+                cryo_stats_add(&ck->stats, CRYO_PHASE_TOTAL, cryo_now_usec() - start, 0);
         }
 
         /* The manifest's total ends before the commit; the caller's includes it. */
@@ -185,6 +291,8 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         json_object_object_add(res, "type", json_object_new_string(plugin->name));
         json_object_object_add(res, "id", json_object_new_string(id));
         json_object_object_add(res, "stats", cryo_stats_to_json(&ck->stats));
+        if (serving)
+                json_object_object_add(res, "pages_served", json_object_new_boolean(true));
         *result = res;
         return 0;
 }
@@ -242,6 +350,20 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         const struct cryo_plugin *plugin = plugin_for(type, err);
         if (!plugin)
                 return -EINVAL;
+        bool lazy = cryo_json_get(ck->manifest, "lazy_pages") != NULL;
+        if (lazy && !req->lazy)
+                return cryo_error_set(err, EINVAL,
+                                      "%s holds no memory pages: it is the first half of a post-copy "
+                                      "migration (dumped with --lazy-pages); restore it with --lazy-pages "
+                                      "--page-server ADDRESS:PORT while its source serves the pages",
+                                      path);
+        if (!lazy && req->lazy)
+                return cryo_error_set(err, EINVAL,
+                                      "%s is a complete checkpoint, not a post-copy one: restore it "
+                                      "without --lazy-pages",
+                                      path);
+        if (lazy && !plugin->lazy_pages)
+                return cryo_error_set(err, EOPNOTSUPP, "post-copy restore is not supported for %s", type);
 
         /* The dump's CRIU options apply again (tcp-established, file-locks,
          * ...); options given now add to them. */
@@ -264,6 +386,23 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         r = plugin->restore(req, ck, res, err);
         if (r < 0)
                 return r;
+        if (lazy) {
+                /* Every page is here: the source may end now. */
+                bool maybe_delivered = false;
+                r = cryo_lazy_send_done(
+                        req->lazy->page_server.address, req->lazy->page_server.port,
+                        cryo_json_str(cryo_json_get(ck->manifest, "lazy_pages"), "token", ""), 30,
+                        &maybe_delivered, err);
+                pid_t pid = (pid_t) cryo_json_int(res, "pid", 0);
+                if (r < 0 && !maybe_delivered && pid > 0) {
+                        /* The source resumes when it hears nothing: one copy only. */
+                        signal_tree(pid, SIGKILL);
+                        return cryo_error_prefix(err, "the restored copy was killed, the source resumes");
+                }
+                if (r < 0)
+                        return cryo_error_prefix(
+                                err, "the source may have ended: the restored copy (pid %d) runs on", pid);
+        }
         cryo_stats_add(&ck->stats, CRYO_PHASE_TOTAL, cryo_now_usec() - start, 0);
         json_object_object_add(res, "checkpoint", json_object_new_string(imported ? source : ck->path));
         json_object_object_add(res, "type", json_object_new_string(type));

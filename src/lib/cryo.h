@@ -17,9 +17,15 @@
 #define CRYO_LOG_DIR  "/var/log/cryo"
 #define CRYO_WORK_DIR "/run/cryo"
 
-/* Dumps the source named by `req`; *result = {"path", "name", "type", "id", "stats"}. */
+/* Dumps the source named by `req`; *result = {"path", "name", "type", "id", "stats"}.
+ * With req->lazy (post-copy, docs/migration.md): calls req->lazy->ready once
+ * the checkpoint, without the memory, is committed, then serves the pages
+ * and returns once the target confirmed (the source is gone) or failed (the
+ * source runs on, the checkpoint is removed). */
 int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_error **err);
-/* Restores the checkpoint at `path`; *result = plugin facts + {"stats"}. */
+/* Restores the checkpoint at `path`; *result = plugin facts + {"stats"}.
+ * With req->lazy: fetches the pages from the source's page server, returns
+ * once all are in and the source confirmed the hand-over. */
 int cryo_restore(struct cryo_request *req, const char *path, json_object **result, struct cryo_error **err);
 /* Manifest, plugin facts, sizes; `verify` also checks every file. */
 int cryo_inspect(const char *path, bool verify, json_object **report, struct cryo_error **err);

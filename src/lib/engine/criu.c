@@ -12,6 +12,7 @@
 
 #include "criu-stats.pb-c.h"
 #include "engine/engine.h"
+#include "engine/internal.h"
 #include "format/layout.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -64,7 +65,7 @@ static int set_common(criu_opts *c, const struct engine_options *o, const char *
 
 /* Turns a failed CRIU run into an error whose message names the cause
  * found in CRIU's own log, with the last error lines as detail. */
-static int criu_failure(struct cryo_error **err, int rc, const char *what, int work_fd,
+int engine_criu_failure(struct cryo_error **err, int rc, const char *what, int work_fd,
                         const char *log_name) {
         _cleanup_free_ char *cause = NULL, *excerpt = NULL;
         int code = rc < 0 ? -rc : EIO;
@@ -88,7 +89,7 @@ static uint64_t page_size(void) {
 /* CRIU measures the phases it owns (freeze, frozen time, memory dump)
  * itself and writes them to stats-dump; those are the numbers to record, as
  * only CRIU knows when the tree stopped. */
-static void read_dump_stats(int dirfd, struct cryo_stats *stats) {
+void engine_read_dump_stats(int dirfd, struct cryo_stats *stats) {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
         if (fs_read_file(dirfd, CRYO_STATS_DUMP, 1 << 16, &buf, &len, NULL) < 0 || len < 12)
@@ -111,15 +112,15 @@ static void read_dump_stats(int dirfd, struct cryo_stats *stats) {
         stats_entry__free_unpacked(e, NULL);
 }
 
-/* libcriu has no setter for leave-stopped, but CRIU reads a configuration
- * file named in the RPC request; a memfd holds it so nothing touches disk. */
-static int set_leave_stopped(criu_opts *c, int *memfd, struct cryo_error **err) {
-        static const char conf[] = "leave-stopped\n";
+/* libcriu has no setter for leave-stopped or lazy-pages, but CRIU reads a
+ * configuration file named in the RPC request; a memfd holds it so nothing
+ * touches disk. */
+static int set_config(criu_opts *c, const char *conf, int *memfd, struct cryo_error **err) {
         int fd = memfd_create("cryo-criu.conf", MFD_CLOEXEC);
         if (fd < 0)
                 return cryo_error_errno(err, errno, "memfd_create");
         *memfd = fd;
-        if (write(fd, conf, sizeof(conf) - 1) != (ssize_t) (sizeof(conf) - 1))
+        if (write(fd, conf, strlen(conf)) != (ssize_t) strlen(conf))
                 return cryo_error_errno(err, errno, "cannot write CRIU configuration");
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), fd);
@@ -129,6 +130,9 @@ static int set_leave_stopped(criu_opts *c, int *memfd, struct cryo_error **err) 
 }
 
 int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats, struct cryo_error **err) {
+        if (req->lazy)
+                /* libcriu would block for the whole page transfer: see lazy.c. */
+                return engine_lazy_dump_start(req, stats, err);
         _cleanup_criu_opts_ criu_opts *c = NULL;
         if (criu_local_init_opts(&c) < 0)
                 return cryo_error_set(err, ENOMEM, "cannot set up libcriu");
@@ -146,7 +150,7 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
                 return r;
         _cleanup_close_ int conf_fd = -1;
         if (req->leave_stopped) {
-                r = set_leave_stopped(c, &conf_fd, err);
+                r = set_config(c, "leave-stopped\n", &conf_fd, err);
                 if (r < 0)
                         return r;
         }
@@ -169,7 +173,7 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
         r = criu_local_dump(c);
         uint64_t elapsed = cryo_now_usec() - start;
         if (r < 0)
-                return criu_failure(err, r, "dump", req->work_fd, CRYO_DUMP_LOG);
+                return engine_criu_failure(err, r, "dump", req->work_fd, CRYO_DUMP_LOG);
 
         unsigned timerfds_fixed = 0;
         r = engine_fix_expired_timerfds(req->images_fd, &timerfds_fixed, err);
@@ -184,7 +188,7 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
         cryo_stats_add(stats, CRYO_PHASE_DUMP, elapsed, bytes);
         /* CRIU writes stats-dump into its work directory, which is where
          * the de-facto layout keeps it: beside the images, not among them. */
-        read_dump_stats(req->work_fd, stats);
+        engine_read_dump_stats(req->work_fd, stats);
         return 0;
 }
 
@@ -200,6 +204,18 @@ int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct 
         if (r < 0)
                 return r;
         criu_local_set_tcp_close(c, req->opts->tcp_close);
+        /* The daemon that fetches the pages must listen before the restore
+         * starts; it runs until every page has arrived. */
+        _cleanup_lazy_pages_ struct engine_lazy_pages *lazy = NULL;
+        _cleanup_close_ int conf_fd = -1;
+        if (req->lazy) {
+                r = engine_lazy_pages_start(req, &lazy, err);
+                if (r < 0)
+                        return r;
+                r = set_config(c, "lazy-pages\n", &conf_fd, err);
+                if (r < 0)
+                        return r;
+        }
         if (req->root && criu_local_set_root(c, req->root) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         for (const struct engine_pair *m = req->ext_mounts; m && m->key; m++)
@@ -215,9 +231,18 @@ int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct 
         uint64_t start = cryo_now_usec();
         r = req->restore_detached ? criu_local_restore(c) : criu_local_restore_child(c);
         uint64_t elapsed = cryo_now_usec() - start;
-        if (r < 0)
-                return criu_failure(err, r, "restore", req->work_fd, CRYO_RESTORE_LOG);
+        if (r < 0) {
+                int e = lazy ? engine_lazy_pages_explain(lazy, err) : 0;
+                return e < 0 ? e : engine_criu_failure(err, r, "restore", req->work_fd, CRYO_RESTORE_LOG);
+        }
         cryo_stats_add(stats, CRYO_PHASE_RESTORE, elapsed, 0);
+        if (lazy) {
+                /* The tree runs; its memory is complete only once every page
+                 * has arrived. */
+                int w = engine_lazy_pages_wait(lazy, r, err);
+                if (w < 0)
+                        return w;
+        }
         *pid = r;
         return 0;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <signal.h>
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -47,6 +49,24 @@ struct engine_inherit_fd {
         const char *key;
 };
 
+/*
+ * Post-copy ("lazy") migration through CRIU's page server (lazy.c,
+ * docs/migration.md).  On the source, CRIU dumps everything but the memory
+ * pages and then serves them; on the target a lazy-pages daemon fetches
+ * them through userfaultfd while the restored tree already runs.
+ */
+struct engine_lazy_dump;
+#define ENGINE_LAZY_PAGES_LOG "lazy-pages.log" /* the target daemon's, beside restore.log */
+struct engine_lazy_request {
+        const char *address; /* dump: address to listen on (NULL = all); restore: the source */
+        int port;
+        /* Dump: where CRIU writes dump.log and stats-dump.  Not the checkpoint:
+         * CRIU writes to them after the checkpoint is committed. */
+        int work_fd;
+        /* Dump, out: the CRIU process that still serves the pages. */
+        struct engine_lazy_dump *serving;
+};
+
 struct engine_dump_request {
         pid_t pid;
         int images_fd;    /* CRIU images */
@@ -69,6 +89,10 @@ struct engine_dump_request {
         /* Out, optional: how many expired periodic timerfds the images
          * needed fixed (engine_fix_expired_timerfds()). */
         unsigned *timerfds_fixed;
+        /* Post-copy: engine_dump() returns once the images (all but the
+         * pages) are complete and the page server listens, with
+         * lazy->serving set; engine_lazy_dump_wait() waits for the target. */
+        struct engine_lazy_request *lazy;
 };
 
 struct engine_restore_request {
@@ -80,6 +104,10 @@ struct engine_restore_request {
         const struct engine_inherit_fd *inherit_fds; /* ends with {-1, NULL} */
         const struct engine_pair *cg_roots;          /* {controller or NULL, path} */
         bool restore_detached;                       /* true: the tree is reparented away from us */
+        /* Post-copy: fetch the pages from the source's page server; returns
+         * once all are fetched (the tree runs meanwhile), or kills the tree
+         * if the transfer fails. */
+        const struct engine_lazy_request *lazy;
 };
 
 /* Fills FREEZE, FROZEN, MEMORY_DUMP and DUMP phases of `stats`. */
@@ -87,6 +115,20 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
 /* Returns the pid of the restored root in *pid.  Fills RESTORE. */
 int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct cryo_stats *stats,
                    struct cryo_error **err);
+
+/*
+ * Waits until CRIU's page server is done: the target's daemon fetched every
+ * page, or disconnected (CRIU cannot tell); the source tree is then left
+ * stopped (SIGSTOP), for the caller to kill or resume.  If no target
+ * connects within `timeout_sec` (0 = no limit), stops CRIU, which leaves the
+ * tree running, and fails with -ETIMEDOUT.  If the transfer fails, CRIU
+ * resumes the tree.  Fills FROZEN/MEMORY_DUMP from CRIU's statistics.
+ */
+int engine_lazy_dump_wait(struct engine_lazy_dump *l, unsigned timeout_sec,
+                          const volatile sig_atomic_t *cancel, struct cryo_stats *stats,
+                          struct cryo_error **err);
+/* Stops a CRIU still serving pages (the source tree then runs on). */
+void engine_lazy_dump_free(struct engine_lazy_dump *l);
 
 /*
  * Works around criu issue #3162 in a fresh dump: a periodic timerfd that had

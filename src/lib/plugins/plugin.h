@@ -2,6 +2,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -17,6 +18,21 @@
  * restore (verification) are done by the caller, src/lib/cryo.c; a plugin
  * only fills in or reads back what is specific to its source.
  */
+
+/* Post-copy migration (--lazy-pages, docs/migration.md). */
+struct cryo_lazy {
+        /* Dump: where CRIU's page server listens (address NULL = all);
+         * restore: the source's page server. */
+        struct engine_lazy_request page_server;
+        unsigned timeout_sec; /* dump: give up if no target connects by then; 0 = wait */
+        /* Dump: called once the checkpoint (all but the pages) is committed
+         * at `path` and the page server listens: the target may start. */
+        void (*ready)(const char *path, void *data);
+        void *data;
+        /* Dump: polled while the pages move; non-zero abandons the
+         * migration (the source resumes).  May be NULL. */
+        const volatile sig_atomic_t *cancel;
+};
 
 /* What the user asked for.  Plugins read the fields that concern them. */
 struct cryo_request {
@@ -34,6 +50,7 @@ struct cryo_request {
         bool rootfs_only;
         bool with_volumes;
         bool no_verify;
+        struct cryo_lazy *lazy; /* NULL: a plain dump or restore */
 };
 
 struct cryo_plugin {
@@ -51,6 +68,8 @@ struct cryo_plugin {
                        struct cryo_error **err);
         /* Adds plugin-specific facts to an inspect report. */
         int (*inspect)(struct cryo_checkpoint *ck, json_object *report, struct cryo_error **err);
+        /* Passes req->lazy on to CRIU (post-copy migration). */
+        bool lazy_pages;
 };
 
 const struct cryo_plugin *cryo_plugin_find(const char *name);

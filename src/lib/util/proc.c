@@ -116,3 +116,24 @@ int proc_wait_gone(pid_t pid, int timeout_ms) {
         }
         return -ETIMEDOUT;
 }
+
+bool proc_is_pidns_init(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", pid);
+        _cleanup_free_ char *text = NULL;
+        if (fs_read_file(AT_FDCWD, path, 1 << 16, &text, NULL, NULL) < 0)
+                return false;
+        /* "NSpid:\t4242\t1": the pid in each namespace, ours first. */
+        const char *line = strstr(text, "\nNSpid:");
+        if (!line)
+                return false;
+        const char *end = strchr(line + 1, '\n');
+        const char *last = NULL;
+        int fields = 0;
+        for (const char *p = line + 7; *p && p != end; p++)
+                if (*p == '\t') {
+                        last = p + 1;
+                        fields++;
+                }
+        return fields > 1 && last && atoi(last) == 1;
+}

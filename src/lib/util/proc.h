@@ -21,5 +21,8 @@ json_object *proc_tree_to_json(const struct cryo_proc *procs, size_t n);
 /* Reads /proc/<pid>/stat fields. */
 int proc_read_stat(pid_t pid, pid_t *ppid, char *comm, size_t comm_len, char *state);
 
+/* Is `pid` the init (pid 1) of a pid namespace below ours? */
+bool proc_is_pidns_init(pid_t pid);
+
 /* Waits for `pid` to leave the process table (zombie reaped or gone). */
 int proc_wait_gone(pid_t pid, int timeout_ms);

@@ -38,6 +38,10 @@ static int process_dump(const struct cryo_request *req, struct cryo_checkpoint *
                 return r;
         json_object *source = json_object_new_object();
         json_object_object_add(source, "pid", json_object_new_int(req->pid));
+        /* The init of its own pid namespace is restored into a new one, so
+         * it does not need its host pids free (a same-host migration). */
+        if (proc_is_pidns_init(req->pid))
+                json_object_object_add(source, "pid_ns_init", json_object_new_boolean(true));
         json_object_object_add(ck->manifest, "source", source);
 
         _cleanup_close_ int images_fd = -1;
@@ -49,6 +53,7 @@ static int process_dump(const struct cryo_request *req, struct cryo_checkpoint *
                 .images_fd = images_fd,
                 .work_fd = ck->dirfd,
                 .opts = &req->criu,
+                .lazy = req->lazy ? &req->lazy->page_server : NULL,
         };
         r = cryo_dump_tree(&dump, ck, err);
         if (r < 0)
@@ -62,6 +67,8 @@ static int process_dump(const struct cryo_request *req, struct cryo_checkpoint *
 /* Restoring reuses the saved pids: say which one is taken and by what,
  * rather than leave the user to decode CRIU's "File exists". */
 static int check_pids_free(struct cryo_checkpoint *ck, struct cryo_error **err) {
+        if (json_object_get_boolean(cryo_json_get(cryo_json_get(ck->manifest, "source"), "pid_ns_init")))
+                return 0;
         json_object *procs = cryo_json_get(ck->manifest, "processes");
         for (size_t i = 0; procs && i < json_object_array_length(procs); i++) {
                 json_object *p = json_object_array_get_idx(procs, i);
@@ -105,6 +112,7 @@ static int process_restore(const struct cryo_request *req, struct cryo_checkpoin
                 .images_fd = images_fd,
                 .opts = &req->criu,
                 .restore_detached = true,
+                .lazy = req->lazy ? &req->lazy->page_server : NULL,
         };
         pid_t pid = 0;
         r = cryo_restore_tree(&restore, ck, &pid, err);
@@ -128,4 +136,5 @@ const struct cryo_plugin cryo_plugin_process = {
         .dump = process_dump,
         .restore = process_restore,
         .inspect = process_inspect,
+        .lazy_pages = true,
 };
