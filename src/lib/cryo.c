@@ -412,12 +412,23 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
 }
 
 int cryo_inspect(const char *path, bool verify, json_object **report, struct cryo_error **err) {
+        /* An archive is looked at through a verified scratch copy. */
+        _cleanup_(fs_rm_rf_freep) char *extracted = NULL;
+        struct stat st;
+        bool archive = cryo_archive_is_stdio(path) || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
+        if (archive) {
+                int r = cryo_extract_for_restore(path, CRYO_WORK_DIR, &extracted, err);
+                if (r < 0)
+                        return r;
+                verify = true;
+        }
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        int r = ckpt_open(path, verify ? CKPT_VERIFY_FULL : CKPT_VERIFY_SIZES, &ck, err);
+        int r = ckpt_open(extracted ? extracted : path,
+                          verify && !archive ? CKPT_VERIFY_FULL : CKPT_VERIFY_SIZES, &ck, err);
         if (r < 0)
                 return r;
         _cleanup_json_ json_object *rep = json_object_new_object();
-        json_object_object_add(rep, "path", json_object_new_string(ck->path));
+        json_object_object_add(rep, "path", json_object_new_string(archive ? path : ck->path));
         json_object_object_add(rep, "manifest", json_object_get(ck->manifest));
         json_object_object_add(rep, "verified", json_object_new_string(verify ? "checksums" : "sizes"));
         const struct cryo_plugin *plugin = cryo_plugin_find(ckpt_type(ck));
