@@ -143,7 +143,20 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                                 .manage_cgroups = true,
                                 .empty_ns = cfg.empty_ns,
                         };
+                        /* Not fatal: CRIU freezes the cgroup itself, 100 ms slower. */
+                        _cleanup_container_freezer_ struct container_freezer fz = CONTAINER_FREEZER_INIT;
+                        if (cfg.freeze_cgroup && container_freeze(cfg.freeze_cgroup, &fz, NULL) >= 0 &&
+                            fz.frozen_by_us)
+                                cryo_stats_add(&ck->stats, CRYO_PHASE_FREEZE, fz.usec, 0);
+                        bool prefrozen = fz.frozen_by_us;
                         r = cryo_dump_tree(&dump, ck, err);
+                        /* CRIU froze it again as it let the tasks go: now they
+                         * are stopped (SIGSTOP) or resumed without the freezer. */
+                        int t = container_thaw(&fz, r < 0 ? NULL : err);
+                        if (r >= 0 && t < 0)
+                                r = t;
+                        if (r >= 0 && prefrozen && !fz.v2)
+                                r = container_freezer_fix_image(images_fd, err);
                 }
                 container_criu_config_clear(&cfg);
                 if (r < 0)
