@@ -61,7 +61,11 @@ static void signal_tree(pid_t root, int sig) {
 
 int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck, struct cryo_error **err) {
         unsigned timerfds_fixed = 0;
-        dump->leave_stopped = true;
+        /* Only CRIU can take established TCP connections out of repair mode
+         * and unlock the network, and only for a tree it resumes itself: with
+         * --leave-running --tcp-established it does (the filesystem is then
+         * captured from the running tree). */
+        dump->leave_stopped = !(dump->opts->leave_running && dump->opts->tcp_established);
         dump->timerfds_fixed = &timerfds_fixed;
         int r = engine_dump(dump, &ck->stats, err);
         if (r < 0) {
@@ -69,7 +73,8 @@ int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck,
                 signal_tree(dump->pid, SIGCONT);
                 return r;
         }
-        ck->stopped_root = dump->pid;
+        if (dump->leave_stopped)
+                ck->stopped_root = dump->pid;
         if (timerfds_fixed) {
                 /* Recorded so that a reader of the images knows they differ
                  * from what CRIU wrote (criu issue #3162). */

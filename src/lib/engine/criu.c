@@ -156,6 +156,8 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
                 criu_local_set_manage_cgroups(c, true);
         if (req->empty_ns)
                 criu_local_set_empty_ns(c, req->empty_ns);
+        if (req->network_lock_skip)
+                criu_local_set_network_lock(c, CRIU_NETWORK_LOCK_SKIP);
         if (req->freeze_cgroup && criu_local_set_freeze_cgroup(c, req->freeze_cgroup) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         for (const struct engine_pair *m = req->ext_mounts; m && m->key; m++)

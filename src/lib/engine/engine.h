@@ -66,6 +66,11 @@ struct engine_dump_request {
          * engine_dump() may also leave it stopped (a failure after CRIU's
          * part): the caller resumes it then too. */
         bool leave_stopped;
+        /* No iptables lock of the tree's network namespace (CRIU's
+         * --network-lock skip): the lock matters for established TCP
+         * connections only, and with leave_stopped CRIU would leave it in
+         * place (it unlocks only a tree it resumes itself). */
+        bool network_lock_skip;
         /* Out, optional: how many expired periodic timerfds the images
          * needed fixed (engine_fix_expired_timerfds()). */
         unsigned *timerfds_fixed;

@@ -21,6 +21,9 @@ enum cryo_phase {
         CRYO_PHASE_WRITE,       /* checksums, fsync, atomic rename */
         CRYO_PHASE_VERIFY,      /* checkpoint verification before restore */
         CRYO_PHASE_RESTORE,     /* whole CRIU/runtime restore call */
+        CRYO_PHASE_SNAPSHOT,    /* containerd: new snapshot, mounted and unmounted around the diff */
+        CRYO_PHASE_TASK_CREATE, /* containerd: Tasks.Create (shim start, runc create of the bundle) */
+        CRYO_PHASE_RPC,         /* containerd: every other call (lookups, records, leases) */
         CRYO_PHASE_TOTAL,
         _CRYO_PHASE_MAX,
 };

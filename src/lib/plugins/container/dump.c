@@ -142,6 +142,9 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                                 .orphan_pts_master = true,
                                 .manage_cgroups = true,
                                 .empty_ns = cfg.empty_ns,
+                                /* Without TCP repair nothing needs the lock, and
+                                 * a container that goes on must not keep it. */
+                                .network_lock_skip = !req->criu.tcp_established,
                         };
                         /* Not fatal: CRIU freezes the cgroup itself, 100 ms slower. */
                         _cleanup_container_freezer_ struct container_freezer fz = CONTAINER_FREEZER_INIT;
