@@ -142,10 +142,6 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                 return r;
         json_object_object_add(ck->manifest, "id", json_object_new_string(id));
         json_object_object_add(ck->manifest, "options", engine_options_to_json(&req->criu));
-        _cleanup_free_ char *criu_version = NULL;
-        if (engine_criu_version(&criu_version, NULL) == 0)
-                json_object_object_add(cryo_json_get(ck->manifest, "host"), "criu_version",
-                                       json_object_new_string(criu_version));
         cryo_stats_add(&ck->stats, CRYO_PHASE_PREPARE, cryo_now_usec() - start, 0);
 
         r = plugin->dump(req, ck, err);
@@ -156,6 +152,12 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                 ck->stopped_root = 0;
         }
         if (r >= 0) {
+                /* CRIU's log names its version: no CRIU run just to ask. */
+                _cleanup_free_ char *criu_version = NULL;
+                if (engine_log_criu_version(ck->dirfd, CRYO_DUMP_LOG, &criu_version) == 0 ||
+                    engine_criu_version(&criu_version, NULL) == 0)
+                        json_object_object_add(cryo_json_get(ck->manifest, "host"), "criu_version",
+                                               json_object_new_string(criu_version));
                 cryo_stats_add(&ck->stats, CRYO_PHASE_TOTAL, cryo_now_usec() - start, 0);
                 r = ckpt_commit(ck, err);
         }

@@ -46,8 +46,9 @@ test_same_id_after_removing_the_source() {
         local ck
         ck=$(dump_ctr c2)
         ctr_remove c2
-        # The reference form: no id, no namespace: both come from the checkpoint.
-        "$CRYO" restore --type containerd --checkpoint-dir "$ck"
+        # The reference form: no id, no namespace: both come from the
+        # checkpoint; a relative path (the shim has another working directory).
+        (cd "$(dirname "$ck")" && "$CRYO" restore --type containerd --checkpoint-dir "$(basename "$ck")")
         ctr_task_running c2 || fail "c2 not running after restore"
 }
 

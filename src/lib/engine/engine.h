@@ -107,6 +107,9 @@ int engine_fix_expired_timerfds(int images_fd, unsigned *fixed, struct cryo_erro
 /* "4.2.1" */
 int engine_criu_version(char **out, struct cryo_error **err);
 int engine_criu_version_number(void);
+/* The same, from the "Version: X.Y[.Z]" line near the top of a CRIU log (log
+ * level 3 or more): no CRIU run of its own.  -ENOENT if it is not there. */
+int engine_log_criu_version(int dirfd, const char *log_name, char **out);
 /* CRIU feature probe for `cryo check`. */
 int engine_check(json_object **out, struct cryo_error **err);
 
