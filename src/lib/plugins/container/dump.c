@@ -58,7 +58,7 @@ static int write_descriptors(const struct container *c, int images_fd, struct cr
         }
         const char *text =
                 json_object_to_json_string_ext(fds, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        return fs_write_file(images_fd, "descriptors.json", text, strlen(text), 0600, err);
+        return fs_write_file_unsynced(images_fd, "descriptors.json", text, strlen(text), 0600, err);
 }
 
 /* Mount points inside the container: their contents are not part of the

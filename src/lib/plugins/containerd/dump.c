@@ -208,7 +208,7 @@ int containerd_dump_container(const struct cryo_request *req, const char *id, st
         json_object_object_add(config, "containerd", container_record_json(&rec, ns));
         if (docker)
                 json_object_object_add(config, "docker", json_object_get(docker));
-        r = cryo_json_write_file(ck->dirfd, CRYO_CONFIG_DUMP, config, 0600, err);
+        r = cryo_json_write_file_unsynced(ck->dirfd, CRYO_CONFIG_DUMP, config, 0600, err);
         json_object_put(config);
         if (r < 0)
                 goto out;
@@ -218,7 +218,7 @@ int containerd_dump_container(const struct cryo_request *req, const char *id, st
         cryo_json_add_str(status, "stdout", task.stdout_path);
         cryo_json_add_str(status, "stderr", task.stderr_path);
         json_object_object_add(status, "terminal", json_object_new_boolean(task.terminal));
-        r = cryo_json_write_file(ck->dirfd, CRYO_STATUS_DUMP, status, 0600, err);
+        r = cryo_json_write_file_unsynced(ck->dirfd, CRYO_STATUS_DUMP, status, 0600, err);
         json_object_put(status);
         if (r < 0)
                 goto out;

@@ -205,7 +205,7 @@ static char *write_criu_conf(struct restore *rs, const struct engine_options *o,
         if (o->tcp_close)
                 strcat(text, "tcp-close\n");
         _cleanup_close_ int fd = open(rs->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fs_write_file(fd, "criu.conf", text, strlen(text), 0600, err) < 0)
+        if (fd < 0 || fs_write_file_unsynced(fd, "criu.conf", text, strlen(text), 0600, err) < 0)
                 return NULL;
         return fs_path_join(rs->state_dir, "criu.conf");
 }
