@@ -67,8 +67,15 @@ test_leave_running() {
         # network lock is not left behind.
         assert_goes_on c3
         # Twice: the second dump finds what the first one left.
-        dump_ctr c3 --leave-running >/dev/null
+        local ck
+        ck=$(dump_ctr c3 --leave-running)
         assert_goes_on c3
+        # The images say the cgroup was thawed, as it was, not FROZEN as
+        # CRIU found it (a full/props cgroup restore would apply it).
+        if [ -n "$(awk -F: '$2 == "freezer"' "/proc/$(ctr_task_pid c3)/cgroup")" ]; then
+                grep -aq THAWED "$ck/checkpoint/cgroup.img" || fail "no freezer state in cgroup.img"
+                ! grep -aq FROZEN "$ck/checkpoint/cgroup.img" || fail "cgroup.img records the freezer FROZEN"
+        fi
 }
 
 # CRIU fails after cryo froze the cgroup (an unlinked open file larger
@@ -95,8 +102,10 @@ test_frozen_cgroup_stays_frozen_after_leave_running() {
         [ -n "$cg" ] || skip "no cgroup v1 freezer here"
         echo FROZEN >"/sys/fs/cgroup/freezer$cg/freezer.state"
         wait_for test "$(ctr_freezer_state c3p)" = FROZEN || fail "cannot freeze $cg"
-        dump_ctr c3p --leave-running >/dev/null
+        local ck
+        ck=$(dump_ctr c3p --leave-running)
         [ "$(ctr_freezer_state c3p)" = FROZEN ] || fail "cryo thawed a cgroup it did not freeze"
+        grep -aq FROZEN "$ck/checkpoint/cgroup.img" || fail "cgroup.img does not record the freezer FROZEN"
         echo THAWED >"/sys/fs/cgroup/freezer$cg/freezer.state"
         assert_goes_on c3p
 }
