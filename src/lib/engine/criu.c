@@ -128,6 +128,17 @@ static int set_leave_stopped(criu_opts *c, int *memfd, struct cryo_error **err) 
         return 0;
 }
 
+/* libcriu's notification callback has no argument of the caller's: the
+ * request of the dump in progress on this thread. */
+static _Thread_local const struct engine_dump_request *notify_req;
+
+static int dump_notify(char *action, criu_notify_arg_t na) {
+        (void) na;
+        if (notify_req && notify_req->before_seize && !strcmp(action, "pre-dump"))
+                notify_req->before_seize(notify_req->before_seize_arg);
+        return 0;
+}
+
 int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats, struct cryo_error **err) {
         _cleanup_criu_opts_ criu_opts *c = NULL;
         if (criu_local_init_opts(&c) < 0)
@@ -167,8 +178,12 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
                 if (criu_local_add_external(c, *e) < 0)
                         return cryo_error_set(err, ENOMEM, "out of memory");
 
+        if (req->before_seize)
+                criu_local_set_notify_cb(c, dump_notify);
         uint64_t start = cryo_now_usec();
+        notify_req = req;
         r = criu_local_dump(c);
+        notify_req = NULL;
         uint64_t elapsed = cryo_now_usec() - start;
         if (r < 0)
                 return criu_failure(err, r, "dump", req->work_fd, CRYO_DUMP_LOG);

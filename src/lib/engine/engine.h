@@ -71,6 +71,12 @@ struct engine_dump_request {
          * connections only, and with leave_stopped CRIU would leave it in
          * place (it unlocks only a tree it resumes itself). */
         bool network_lock_skip;
+        /* Optional: called at CRIU's "pre-dump" notification, after its
+         * start-up (kernel probing) and just before it seizes the tree; its
+         * return value is ignored.  For a caller that freezes the tree itself
+         * and wants it frozen no longer than CRIU would. */
+        void (*before_seize)(void *arg);
+        void *before_seize_arg;
         /* Out, optional: how many expired periodic timerfds the images
          * needed fixed (engine_fix_expired_timerfds()). */
         unsigned *timerfds_fixed;

@@ -101,6 +101,18 @@ static int capture_rootfs(const struct container *c, struct cryo_checkpoint *ck,
         return 0;
 }
 
+struct freeze_at_seize {
+        const char *cgroup;
+        struct container_freezer *fz;
+        struct cryo_stats *stats;
+};
+
+static void freeze_at_seize(void *arg) {
+        struct freeze_at_seize *at = arg;
+        if (container_freeze(at->cgroup, at->fz, NULL) >= 0 && at->fz->frozen_by_us)
+                cryo_stats_add(at->stats, CRYO_PHASE_FREEZE, at->fz->usec, 0);
+}
+
 int container_dump(const struct container *c, const struct cryo_request *req, struct cryo_checkpoint *ck,
                    struct cryo_error **err) {
         uint64_t start = cryo_now_usec();
@@ -146,13 +158,17 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                                  * a container that goes on must not keep it. */
                                 .network_lock_skip = !req->criu.tcp_established,
                         };
-                        /* Not fatal: CRIU freezes the cgroup itself, 100 ms slower. */
+                        /* At CRIU's pre-dump notification: frozen no earlier
+                         * than CRIU would freeze it.  Not fatal: CRIU freezes
+                         * the cgroup itself then, 100 ms slower. */
                         _cleanup_container_freezer_ struct container_freezer fz = CONTAINER_FREEZER_INIT;
-                        if (cfg.freeze_cgroup && container_freeze(cfg.freeze_cgroup, &fz, NULL) >= 0 &&
-                            fz.frozen_by_us)
-                                cryo_stats_add(&ck->stats, CRYO_PHASE_FREEZE, fz.usec, 0);
-                        bool prefrozen = fz.frozen_by_us;
+                        struct freeze_at_seize at = {cfg.freeze_cgroup, &fz, &ck->stats};
+                        if (cfg.freeze_cgroup) {
+                                dump.before_seize = freeze_at_seize;
+                                dump.before_seize_arg = &at;
+                        }
                         r = cryo_dump_tree(&dump, ck, err);
+                        bool prefrozen = fz.frozen_by_us;
                         /* CRIU froze it again as it let the tasks go: now they
                          * are stopped (SIGSTOP) or resumed without the freezer. */
                         int t = container_thaw(&fz, r < 0 ? NULL : err);
