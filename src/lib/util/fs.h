@@ -21,6 +21,10 @@ int fs_write_all(int fd, const void *buf, size_t len);
 int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 int fs_write_file(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
                   struct cryo_error **err);
+/* The same without the fsync: for the files of a checkpoint being written,
+ * which ckpt_commit() syncs all at once (fs_sync_tree()), and scratch files. */
+int fs_write_file_unsynced(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                           struct cryo_error **err);
 /* Reads a whole file (at most `max` bytes, else -EFBIG); result is NUL-terminated. */
 int fs_read_file(int dirfd, const char *name, size_t max, char **out, size_t *out_len,
                  struct cryo_error **err);
