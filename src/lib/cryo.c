@@ -73,6 +73,7 @@ int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck,
                 return r;
         }
         if (dump->lazy) {
+                ck->lazy_root = dump->pid;
                 /* So that a plain restore refuses it, and inspect shows it. */
                 json_object *lazy = json_object_new_object();
                 json_object_object_add(lazy, "pages_included", json_object_new_boolean(false));
@@ -272,8 +273,10 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                         if (r < 0)
                                 (void) cryo_error_prefix(err, "the source was resumed");
                 }
-                /* Resumes it if CRIU left it stopped (harmless otherwise). */
-                signal_tree(req->pid, r == 0 ? SIGKILL : SIGCONT);
+                /* Resumes it if CRIU left it stopped (harmless otherwise).
+                 * A container's tree ends with its init: its task exits as
+                 * after a plain dump. */
+                signal_tree(ck->lazy_root, r == 0 ? SIGKILL : SIGCONT);
                 if (r < 0) {
                         keep_log(lazy_work.fd, CRYO_DUMP_LOG, name, err);
                         /* Without its page server it restores nothing. */
@@ -386,7 +389,7 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         r = plugin->restore(req, ck, res, err);
         if (r < 0)
                 return r;
-        if (lazy) {
+        if (lazy && !plugin->lazy_confirms) {
                 /* Every page is here: the source may end now. */
                 bool maybe_delivered = false;
                 r = cryo_lazy_send_done(

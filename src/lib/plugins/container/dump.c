@@ -142,6 +142,8 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                                 .orphan_pts_master = true,
                                 .manage_cgroups = true,
                                 .empty_ns = cfg.empty_ns,
+                                /* Only plugins with lazy_pages get here with it. */
+                                .lazy = req->lazy ? &req->lazy->page_server : NULL,
                         };
                         r = cryo_dump_tree(&dump, ck, err);
                 }
