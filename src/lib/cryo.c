@@ -175,6 +175,11 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                                 err, EINVAL,
                                 "--lazy-pages and --archive do not combine: the target restores "
                                 "from the directory while the source serves its pages");
+                if (req->rootfs_only)
+                        return cryo_error_set(
+                                err, EINVAL,
+                                "--lazy-pages and --rootfs-only do not combine: a filesystem-only "
+                                "checkpoint has no memory to serve");
                 int r = work_dir_make("dump", &lazy_work, err);
                 if (r < 0)
                         return r;

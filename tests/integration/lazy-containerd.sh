@@ -84,6 +84,9 @@ cleanup() {
                 pkill -KILL -P "$p" -x criu 2>/dev/null || true
                 kill -KILL "$p" 2>/dev/null || true
         done
+        for p in $(cat "$TEST_SCRATCH/.docker" 2>/dev/null); do
+                docker rm -f "$p" >/dev/null 2>&1 || true
+        done
         ctr_cleanup
 }
 
@@ -152,6 +155,12 @@ test_lazy_container_no_target_source_runs_on() {
         _not_stopped "$src"
         _mem_verify lm2
 
+        # A filesystem-only dump has no memory to serve.
+        expect_fail "lazy rootfs-only dump" "$CRYO" dump --type containerd --namespace "$CTR_NS" --id lm2 \
+                --dir "$TEST_SCRATCH/ck" --lazy-pages --page-server "127.0.0.1:$port" --rootfs-only
+        _assert_err "do not combine"
+        ctr_task_running lm2 || fail "the source is $(ctr_task_status lm2)"
+
         # Nothing serves the pages now: the restore fails and unwinds.
         expect_fail "lazy restore with no page server" "$CRYO" restore --type containerd \
                 --namespace "$CTR_NS" --checkpoint-dir "$TEST_SCRATCH/copy" --id lm2-copy \
@@ -218,4 +227,48 @@ test_lazy_container_interrupted_source_runs_on() {
         ctr_task_running lm4 || fail "the source is $(ctr_task_status lm4)"
         _not_stopped "$src"
         _mem_verify lm4
+}
+
+# A Docker container is a containerd container in namespace moby: migrated
+# post-copy as one, and restored as a containerd task (dockerd is not
+# involved in the restore, so --type docker stays refused).
+test_lazy_docker_container_into_containerd() {
+        _need_lazy_ctr
+        need_cmd docker
+        docker info >/dev/null 2>&1 || skip "dockerd is not running"
+        img_ensure_docker || fail "cannot import the Docker test image"
+        docker rm -f cryo-it-lazy-d1 >/dev/null 2>&1 || true
+        echo cryo-it-lazy-d1 >>"$TEST_SCRATCH/.docker"
+        docker run -d --name cryo-it-lazy-d1 "$CRYO_TEST_IMAGE_DOCKER" /usr/local/bin/wl-memory \
+                --status /status --result /result --size-mb 64 >/dev/null
+        local id port src
+        id=$(docker inspect -f '{{.Id}}' cryo-it-lazy-d1)
+        src=$(docker inspect -f '{{.State.Pid}}' cryo-it-lazy-d1)
+        WAIT_TIMEOUT=60 wait_for test -s "/proc/$src/root/status" || fail "wl-memory did not start"
+        port=$(_free_port)
+
+        expect_fail "lazy dump as --type docker" "$CRYO" dump --type docker --id cryo-it-lazy-d1 \
+                --dir "$TEST_SCRATCH/ck" --lazy-pages --page-server "127.0.0.1:$port"
+        _assert_err "not supported for docker"
+
+        "$CRYO" dump --type containerd --namespace moby --id "$id" --dir "$TEST_SCRATCH/ck" \
+                --lazy-pages --page-server "127.0.0.1:$port" --lazy-timeout 120 \
+                >"$TEST_SCRATCH/dump.out" 2>"$TEST_SCRATCH/dump.err" &
+        DUMP_JOB=$!
+        echo "$DUMP_JOB" >>"$TEST_SCRATCH/.dump-jobs"
+        WAIT_TIMEOUT=60 wait_for test -s "$TEST_SCRATCH/dump.out" ||
+                fail "the lazy dump printed no checkpoint: $(cat "$TEST_SCRATCH/dump.err")"
+        CK=$(head -n 1 "$TEST_SCRATCH/dump.out")
+        "$CRYO" restore --type containerd --checkpoint-dir "$CK" --namespace "$CTR_NS" --id ld1 \
+                --lazy-pages --page-server "127.0.0.1:$port" >/dev/null 2>"$TEST_SCRATCH/restore.err" ||
+                fail "lazy restore failed: $(cat "$TEST_SCRATCH/restore.err")"
+        wait "$DUMP_JOB" || fail "the lazy dump failed: $(cat "$TEST_SCRATCH/dump.err")"
+        wait_for _docker_stopped cryo-it-lazy-d1 || fail "the Docker source still runs"
+        ctr_task_running ld1 || fail "the copy is $(ctr_task_status ld1)"
+        assert_shim_parent "$(ctr_task_pid ld1)"
+        _mem_verify ld1
+}
+
+_docker_stopped() {
+        [ "$(docker inspect -f '{{.State.Running}}' "$1")" = false ]
 }

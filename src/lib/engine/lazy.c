@@ -66,12 +66,14 @@ struct engine_lazy_pages {
         int work_fd;
 };
 
-/* argv of at most this many entries, each owned. */
-enum { ARGV_MAX = 64 };
+/* argv of at most this many entries, each owned.  A Docker container on
+ * cgroup v1 has some 40 external mounts, one entry each. */
+enum { ARGV_MAX = 1024 };
 struct argv {
         char *v[ARGV_MAX + 1];
         size_t n;
         bool oom;
+        bool full;
 };
 
 static void argv_free(struct argv *a) {
@@ -83,7 +85,7 @@ static void argv_free(struct argv *a) {
 static void argv_add(struct argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void argv_add(struct argv *a, const char *fmt, ...) {
         if (a->n >= ARGV_MAX) {
-                a->oom = true;
+                a->full = true;
                 return;
         }
         va_list ap;
@@ -147,6 +149,8 @@ static int spawn_until_ready(struct argv *a, const char *what, int work_fd, cons
         argv_add(a, "%d", wfd);
         if (a->oom)
                 return cryo_error_set(err, ENOMEM, "out of memory");
+        if (a->full)
+                return cryo_error_set(err, E2BIG, "more than %d arguments for criu %s", ARGV_MAX, what);
 
         _cleanup_child_ pid_t pid = fork();
         if (pid < 0)
@@ -247,14 +251,12 @@ static int add_container_options(struct argv *a, const struct engine_dump_reques
                                               "post-copy migration: mount point %s has a ':', which the "
                                               "criu command line cannot name",
                                               m->key);
-                argv_add(a, "--ext-mount-map");
-                argv_add(a, "%s:%s", m->key, m->value);
+                argv_add(a, "--ext-mount-map=%s:%s", m->key, m->value);
         }
         for (const char *const *e = req->externals; e && *e; e++)
                 argv_add(a, "--external=%s", *e);
         if (req->freeze_cgroup) {
-                argv_add(a, "--freeze-cgroup");
-                argv_add(a, "%s", req->freeze_cgroup);
+                argv_add(a, "--freeze-cgroup=%s", req->freeze_cgroup);
         }
         /* add_options() already gave an explicit mode. */
         if (req->manage_cgroups && !req->opts->cgroup_mode)
