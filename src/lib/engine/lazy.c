@@ -228,11 +228,10 @@ static void add_options(struct argv *a, const struct engine_options *o, const ch
  *   criu_local_set_empty_ns         --empty-ns net (the only one the
  *                                   command line has; others are refused)
  *   criu_local_set_orphan_pts_master  none: CRIU 4.2.1 has it in RPC only.
- *                                   It lets a dump take a pty slave whose
- *                                   master is outside (a container started
- *                                   with a terminal); without it CRIU
- *                                   refuses such a tree with its own error
- *                                   ("... without correspond master peer").
+ *                                   It concerns a pty whose master is
+ *                                   outside (a container started with a
+ *                                   terminal, untested here); if CRIU needs
+ *                                   it, its own error surfaces.
  */
 static int add_container_options(struct argv *a, const struct engine_dump_request *req,
                                  struct cryo_error **err) {
