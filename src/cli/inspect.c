@@ -8,10 +8,11 @@
 #include "util/json.h"
 
 static void usage(FILE *out) {
-        fprintf(out, "Usage: cryo inspect [--json] [--verify] DIR\n"
+        fprintf(out, "Usage: cryo inspect [--json] [--verify] DIR|ARCHIVE\n"
                      "\n"
                      "Shows a checkpoint's manifest: type, source, host, options, processes,\n"
-                     "per-phase statistics and file sizes.\n"
+                     "per-phase statistics and file sizes.  An archive ('-': standard input) is\n"
+                     "extracted into a scratch directory and verified first.\n"
                      "\n"
                      "      --verify   check every file's checksum (default: sizes only)\n"
                      "  -j, --json     the whole report as JSON\n"

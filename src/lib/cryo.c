@@ -63,8 +63,12 @@ static void signal_tree(pid_t root, int sig) {
 int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck, struct cryo_error **err) {
         unsigned timerfds_fixed = 0;
         /* A lazy dump's tree stays frozen by CRIU until its pages have moved;
-         * cryo_dump() then ends or resumes it (migrate.h). */
-        dump->leave_stopped = !dump->lazy;
+         * cryo_dump() then ends or resumes it (migrate.h).  Only CRIU can
+         * take established TCP connections out of repair mode and unlock the
+         * network, and only for a tree it resumes itself: with
+         * --leave-running --tcp-established it does (the filesystem is then
+         * captured from the running tree). */
+        dump->leave_stopped = !dump->lazy && !(dump->opts->leave_running && dump->opts->tcp_established);
         dump->timerfds_fixed = &timerfds_fixed;
         int r = engine_dump(dump, &ck->stats, err);
         if (r < 0) {
@@ -80,7 +84,7 @@ int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck,
                 json_object_object_add(lazy, "page_server_port", json_object_new_int(dump->lazy->port));
                 cryo_json_add_str(lazy, "page_server_address", dump->lazy->address);
                 json_object_object_add(ck->manifest, "lazy_pages", lazy);
-        } else {
+        } else if (dump->leave_stopped) {
                 ck->stopped_root = dump->pid;
         }
         if (timerfds_fixed) {
@@ -228,10 +232,6 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                 return r;
         json_object_object_add(ck->manifest, "id", json_object_new_string(id));
         json_object_object_add(ck->manifest, "options", engine_options_to_json(&req->criu));
-        _cleanup_free_ char *criu_version = NULL;
-        if (engine_criu_version(&criu_version, NULL) == 0)
-                json_object_object_add(cryo_json_get(ck->manifest, "host"), "criu_version",
-                                       json_object_new_string(criu_version));
         cryo_stats_add(&ck->stats, CRYO_PHASE_PREPARE, cryo_now_usec() - start, 0);
 
         r = plugin->dump(req, ck, err);
@@ -249,6 +249,14 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                 ck->stopped_root = 0;
         }
         if (r >= 0) {
+                /* CRIU's log names its version: no CRIU run just to ask. */
+                _cleanup_free_ char *criu_version = NULL;
+                /* A lazy dump's log is in its work directory. */
+                if (engine_log_criu_version(req->lazy ? lazy_work.fd : ck->dirfd, CRYO_DUMP_LOG,
+                                            &criu_version) == 0 ||
+                    engine_criu_version(&criu_version, NULL) == 0)
+                        json_object_object_add(cryo_json_get(ck->manifest, "host"), "criu_version",
+                                               json_object_new_string(criu_version));
                 cryo_stats_add(&ck->stats, CRYO_PHASE_TOTAL, cryo_now_usec() - start, 0);
                 r = req->archive ? cryo_archive_commit(ck, req->archive, err) : ckpt_commit(ck, err);
         }
@@ -420,12 +428,23 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
 }
 
 int cryo_inspect(const char *path, bool verify, json_object **report, struct cryo_error **err) {
+        /* An archive is looked at through a verified scratch copy. */
+        _cleanup_(fs_rm_rf_freep) char *extracted = NULL;
+        struct stat st;
+        bool archive = cryo_archive_is_stdio(path) || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
+        if (archive) {
+                int r = cryo_extract_for_restore(path, CRYO_WORK_DIR, &extracted, err);
+                if (r < 0)
+                        return r;
+                verify = true;
+        }
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        int r = ckpt_open(path, verify ? CKPT_VERIFY_FULL : CKPT_VERIFY_SIZES, &ck, err);
+        int r = ckpt_open(extracted ? extracted : path,
+                          verify && !archive ? CKPT_VERIFY_FULL : CKPT_VERIFY_SIZES, &ck, err);
         if (r < 0)
                 return r;
         _cleanup_json_ json_object *rep = json_object_new_object();
-        json_object_object_add(rep, "path", json_object_new_string(ck->path));
+        json_object_object_add(rep, "path", json_object_new_string(archive ? path : ck->path));
         json_object_object_add(rep, "manifest", json_object_get(ck->manifest));
         json_object_object_add(rep, "verified", json_object_new_string(verify ? "checksums" : "sizes"));
         const struct cryo_plugin *plugin = cryo_plugin_find(ckpt_type(ck));

@@ -13,6 +13,10 @@ test_export_import_restore() {
         arc=$("$CRYO" export "$ck" -o "$TEST_SCRATCH/ck.tar.zst")
         [ "$(stat -c %a "$arc")" = 600 ] || fail "archive is not root-only"
         [ "$(head -c 4 "$arc" | od -An -tx1 | tr -d ' ')" = 28b52ffd ] || fail "archive is not zstd"
+        # inspect reads an archive as it reads a directory (verified)
+        "$CRYO" inspect --json "$arc" >"$TEST_SCRATCH/inspect.json" || fail "inspect of the archive failed"
+        assert_eq "$(jq -r .manifest.type "$TEST_SCRATCH/inspect.json")" process "type seen in the archive"
+        assert_eq "$(jq -r .verified "$TEST_SCRATCH/inspect.json")" checksums "archive verification"
         imported=$("$CRYO" import "$arc" --dir "$TEST_SCRATCH/b")
         assert_eq "$(basename "$imported")" "$(basename "$ck")" "imported name"
         diff -r "$ck" "$imported" || fail "imported checkpoint differs"
@@ -35,6 +39,7 @@ test_damaged_archive_refused() {
         expect_fail "truncated archive" "$CRYO" import "$TEST_SCRATCH/cut.tar.zst" --dir "$TEST_SCRATCH/b"
         assert_contains "$TEST_SCRATCH/err" "import of $TEST_SCRATCH/cut.tar.zst"
         [ -z "$(ls -A "$TEST_SCRATCH/b")" ] || fail "a failed import left files: $(ls -A "$TEST_SCRATCH/b")"
+        expect_fail "inspect of a truncated archive" "$CRYO" inspect "$TEST_SCRATCH/cut.tar.zst"
         expect_fail "missing archive" "$CRYO" import "$TEST_SCRATCH/none.tar.zst"
         assert_contains "$TEST_SCRATCH/err" "cannot open archive"
 }

@@ -46,8 +46,9 @@ test_same_id_after_removing_the_source() {
         local ck
         ck=$(dump_ctr c2)
         ctr_remove c2
-        # The reference form: no id, no namespace: both come from the checkpoint.
-        "$CRYO" restore --type containerd --checkpoint-dir "$ck"
+        # The reference form: no id, no namespace: both come from the
+        # checkpoint; a relative path (the shim has another working directory).
+        (cd "$(dirname "$ck")" && "$CRYO" restore --type containerd --checkpoint-dir "$(basename "$ck")")
         ctr_task_running c2 || fail "c2 not running after restore"
 }
 
@@ -90,6 +91,51 @@ test_leave_running() {
         sleep 0.5
         b=$(ctr_file c3 /count)
         [ "$b" -gt "$a" ] || fail "task frozen after --leave-running dump"
+        # cryo freezes the cgroup before CRIU and thaws it after; CRIU's
+        # network lock is not left behind.
+        assert_goes_on c3
+        # Twice: the second dump finds what the first one left.
+        local ck
+        ck=$(dump_ctr c3 --leave-running)
+        assert_goes_on c3
+        # The images say the cgroup was thawed, as it was, not FROZEN as
+        # CRIU found it (a full/props cgroup restore would apply it).
+        if [ -n "$(awk -F: '$2 == "freezer"' "/proc/$(ctr_task_pid c3)/cgroup")" ]; then
+                grep -aq THAWED "$ck/checkpoint/cgroup.img" || fail "no freezer state in cgroup.img"
+                ! grep -aq FROZEN "$ck/checkpoint/cgroup.img" || fail "cgroup.img records the freezer FROZEN"
+        fi
+}
+
+# CRIU fails after cryo froze the cgroup (an unlinked open file larger
+# than --ghost-limit): the container goes on, thawed, unlocked.
+test_failed_dump_leaves_it_running_and_thawed() {
+        need_containerd
+        ctr_run c3f sh -c "echo 0123456789 > /tmp/g; exec 3</tmp/g; rm /tmp/g; $COUNTER_SH"
+        wait_for test -s "/proc/$(ctr_task_pid c3f)/root/count"
+        expect_fail "dump with a ghost file over the limit" dump_ctr c3f --ghost-limit 1
+        assert_contains "$TEST_SCRATCH/err" "ghost file"
+        assert_goes_on c3f
+        [ -z "$(ls -A "$TEST_SCRATCH/ck" 2>/dev/null)" ] || fail "a failed dump left $(ls -A "$TEST_SCRATCH/ck")"
+}
+
+# A cgroup frozen by someone else (containerd's pause refuses a dump, so
+# frozen behind its back) is left frozen: CRIU dumps it as it is, and cryo
+# does not thaw what it did not freeze.
+test_frozen_cgroup_stays_frozen_after_leave_running() {
+        need_containerd
+        ctr_run c3p sh -c "$COUNTER_SH"
+        wait_for test -s "/proc/$(ctr_task_pid c3p)/root/count"
+        local cg
+        cg=$(awk -F: '$2 == "freezer" { print $3 }' "/proc/$(ctr_task_pid c3p)/cgroup")
+        [ -n "$cg" ] || skip "no cgroup v1 freezer here"
+        echo FROZEN >"/sys/fs/cgroup/freezer$cg/freezer.state"
+        wait_for test "$(ctr_freezer_state c3p)" = FROZEN || fail "cannot freeze $cg"
+        local ck
+        ck=$(dump_ctr c3p --leave-running)
+        [ "$(ctr_freezer_state c3p)" = FROZEN ] || fail "cryo thawed a cgroup it did not freeze"
+        grep -aq FROZEN "$ck/checkpoint/cgroup.img" || fail "cgroup.img does not record the freezer FROZEN"
+        echo THAWED >"/sys/fs/cgroup/freezer$cg/freezer.state"
+        assert_goes_on c3p
 }
 
 test_filesystem_changes_restored() {

@@ -43,6 +43,48 @@ ctr_file() {
 # Written through a rename so a reader never sees the file empty.
 COUNTER_SH='i=0; while :; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.1; done'
 
+# ctr_freezer_state ID: THAWED/FREEZING/FROZEN of the task's freezer cgroup
+# (cgroup v1), or 0/1 from cgroup.freeze (cgroup v2).
+ctr_freezer_state() {
+        local pid cg
+        pid=$(ctr_task_pid "$1")
+        cg=$(awk -F: '$2 == "freezer" { print $3 }' "/proc/$pid/cgroup")
+        if [ -n "$cg" ]; then
+                cat "/sys/fs/cgroup/freezer$cg/freezer.state"
+                return
+        fi
+        cg=$(awk -F: '$1 == "0" { print $3 }' "/proc/$pid/cgroup")
+        if [ -f "/sys/fs/cgroup$cg/cgroup.freeze" ]; then
+                cat "/sys/fs/cgroup$cg/cgroup.freeze"
+        else
+                cat "/sys/fs/cgroup/unified$cg/cgroup.freeze"
+        fi
+}
+
+# assert_goes_on ID: after a dump that must leave the task running (a
+# failed one, --leave-running), it is RUNNING, its cgroup is thawed, none of
+# its processes is stopped, its network is not locked by CRIU's iptables
+# rules, and the counter of COUNTER_SH goes on.
+assert_goes_on() {
+        local id=$1 pid p state a b
+        ctr_task_running "$id" || fail "task $id is $(ctr_task_status "$id"), not RUNNING"
+        state=$(ctr_freezer_state "$id")
+        [ "$state" = THAWED ] || [ "$state" = 0 ] || fail "the cgroup of $id is left $state"
+        pid=$(ctr_task_pid "$id")
+        for p in $pid $(cat "/proc/$pid/task/"*/children 2>/dev/null); do
+                state=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null || true)
+                [ "$state" != T ] || fail "process $p of $id is left stopped"
+        done
+        if command -v iptables >/dev/null 2>&1; then
+                ! nsenter -t "$pid" -n iptables -S 2>/dev/null | grep -q CRIU ||
+                        fail "the network of $id is left locked: $(nsenter -t "$pid" -n iptables -S 2>&1)"
+        fi
+        a=$(ctr_file "$id" /count)
+        sleep 0.5
+        b=$(ctr_file "$id" /count)
+        [ "$b" -gt "$a" ] || fail "$id does not run on: count $a, then $b"
+}
+
 ctr_remove() {
         local id
         for id in "$@"; do

@@ -129,6 +129,17 @@ static int set_config(criu_opts *c, const char *conf, int *memfd, struct cryo_er
         return 0;
 }
 
+/* libcriu's notification callback has no argument of the caller's: the
+ * request of the dump in progress on this thread. */
+static _Thread_local const struct engine_dump_request *notify_req;
+
+static int dump_notify(char *action, criu_notify_arg_t na) {
+        (void) na;
+        if (notify_req && notify_req->before_seize && !strcmp(action, "pre-dump"))
+                notify_req->before_seize(notify_req->before_seize_arg);
+        return 0;
+}
+
 int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats, struct cryo_error **err) {
         if (req->lazy)
                 /* libcriu would block for the whole page transfer: see lazy.c. */
@@ -160,6 +171,8 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
                 criu_local_set_manage_cgroups(c, true);
         if (req->empty_ns)
                 criu_local_set_empty_ns(c, req->empty_ns);
+        if (req->network_lock_skip)
+                criu_local_set_network_lock(c, CRIU_NETWORK_LOCK_SKIP);
         if (req->freeze_cgroup && criu_local_set_freeze_cgroup(c, req->freeze_cgroup) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         for (const struct engine_pair *m = req->ext_mounts; m && m->key; m++)
@@ -169,8 +182,12 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
                 if (criu_local_add_external(c, *e) < 0)
                         return cryo_error_set(err, ENOMEM, "out of memory");
 
+        if (req->before_seize)
+                criu_local_set_notify_cb(c, dump_notify);
         uint64_t start = cryo_now_usec();
+        notify_req = req;
         r = criu_local_dump(c);
+        notify_req = NULL;
         uint64_t elapsed = cryo_now_usec() - start;
         if (r < 0)
                 return engine_criu_failure(err, r, "dump", req->work_fd, CRYO_DUMP_LOG);

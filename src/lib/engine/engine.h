@@ -86,6 +86,17 @@ struct engine_dump_request {
          * engine_dump() may also leave it stopped (a failure after CRIU's
          * part): the caller resumes it then too. */
         bool leave_stopped;
+        /* No iptables lock of the tree's network namespace (CRIU's
+         * --network-lock skip): the lock matters for established TCP
+         * connections only, and with leave_stopped CRIU would leave it in
+         * place (it unlocks only a tree it resumes itself). */
+        bool network_lock_skip;
+        /* Optional: called at CRIU's "pre-dump" notification, after its
+         * start-up (kernel probing) and just before it seizes the tree; its
+         * return value is ignored.  For a caller that freezes the tree itself
+         * and wants it frozen no longer than CRIU would. */
+        void (*before_seize)(void *arg);
+        void *before_seize_arg;
         /* Out, optional: how many expired periodic timerfds the images
          * needed fixed (engine_fix_expired_timerfds()). */
         unsigned *timerfds_fixed;
@@ -166,6 +177,9 @@ int engine_fix_expired_timerfds(int images_fd, unsigned *fixed, struct cryo_erro
 /* "4.2.1" */
 int engine_criu_version(char **out, struct cryo_error **err);
 int engine_criu_version_number(void);
+/* The same, from the "Version: X.Y[.Z]" line near the top of a CRIU log (log
+ * level 3 or more): no CRIU run of its own.  -ENOENT if it is not there. */
+int engine_log_criu_version(int dirfd, const char *log_name, char **out);
 /* CRIU feature probe for `cryo check`. */
 int engine_check(json_object **out, struct cryo_error **err);
 

@@ -227,6 +227,12 @@ static void add_options(struct argv *a, const struct engine_options *o, const ch
  *                                   for both), or =MODE from the options
  *   criu_local_set_empty_ns         --empty-ns net (the only one the
  *                                   command line has; others are refused)
+ *   criu_local_set_network_lock     --network-lock skip
+ *   notify callback (before_seize)  none: the command reports "pre-dump"
+ *                                   to an action script only.  Not needed:
+ *                                   CRIU freezes the cgroup itself then, in
+ *                                   its 100 ms steps (the container plugin
+ *                                   says the same of a failed freeze).
  *   criu_local_set_orphan_pts_master  none: CRIU 4.2.1 has it in RPC only.
  *                                   It concerns a pty whose master is
  *                                   outside (a container started with a
@@ -263,6 +269,10 @@ static int add_container_options(struct argv *a, const struct engine_dump_reques
         if (req->empty_ns & CLONE_NEWNET) {
                 argv_add(a, "--empty-ns");
                 argv_add(a, "net");
+        }
+        if (req->network_lock_skip) {
+                argv_add(a, "--network-lock");
+                argv_add(a, "skip");
         }
         return 0;
 }

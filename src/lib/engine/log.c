@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "util/cleanup.h"
@@ -79,4 +81,21 @@ int engine_log_explain(int dirfd, const char *log_name, char **cause, char **exc
                 return -ENOMEM;
         }
         return 0;
+}
+
+int engine_log_criu_version(int dirfd, const char *log_name, char **out) {
+        /* fs_read_file() refuses a longer file: the head is enough. */
+        _cleanup_close_ int fd = openat(dirfd, log_name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        char head[4096];
+        ssize_t n = read(fd, head, sizeof(head) - 1);
+        if (n <= 0)
+                return -ENOENT;
+        head[n] = '\0';
+        const char *v = strstr(head, ") Version: ");
+        unsigned major = 0, minor = 0, sub = 0;
+        if (!v || sscanf(v + strlen(") Version: "), "%u.%u.%u", &major, &minor, &sub) < 2)
+                return -ENOENT;
+        return asprintf(out, "%u.%u.%u", major, minor, sub) < 0 ? -ENOMEM : 0;
 }

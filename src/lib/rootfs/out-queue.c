@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "rootfs/tar-internal.h"
+#include "util/fs.h"
 
 #define DEPTH 3
 
@@ -34,20 +35,6 @@ struct out_queue {
         pthread_cond_t cond;
 };
 
-static int write_all_fd(int fd, const uint8_t *p, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 static void *writer(void *userdata) {
         struct out_queue *q = userdata;
         pthread_mutex_lock(&q->lock);
@@ -59,7 +46,7 @@ static void *writer(void *userdata) {
                 unsigned i = q->write;
                 pthread_mutex_unlock(&q->lock);
                 /* After an error the data is dropped: the caller fails anyway. */
-                int r = q->error ? 0 : write_all_fd(q->fd, q->buf[i], q->len[i]);
+                int r = q->error ? 0 : fs_write_all(q->fd, q->buf[i], q->len[i]);
                 pthread_mutex_lock(&q->lock);
                 if (r < 0 && !q->error)
                         q->error = r;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rootfs/tar-internal.h"
+#include "util/fs.h"
 
 #define DELETED_FILES_MAX (64u << 20)
 
@@ -79,20 +80,6 @@ int rootfs_diff_write(const char *upperdir, int tar_fd, const struct rootfs_capt
         return 0;
 }
 
-static int write_all(int fd, const char *buf, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, buf, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                buf += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 int rootfs_deleted_files_write(int dirfd, const char *name, char *const *paths, struct cryo_error **err) {
         json_object *arr = json_object_new_array();
         if (!arr)
@@ -116,7 +103,7 @@ int rootfs_deleted_files_write(int dirfd, const char *name, char *const *paths, 
         _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
                 r = cryo_error_errno(err, errno, "cannot create %s", tmp);
-        else if ((r = write_all(fd, text, strlen(text))) < 0)
+        else if ((r = fs_write_all(fd, text, strlen(text))) < 0)
                 r = cryo_error_errno(err, r, "cannot write %s", tmp);
         else if (close(steal_fd(&fd)) < 0)
                 r = cryo_error_errno(err, errno, "cannot write %s", tmp);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "rootfs/tar-internal.h"
+#include "util/fs.h"
 
 struct dir_fixup {
         char *path;
@@ -238,22 +239,6 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2]) {
                 ts[1] = (struct timespec){archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, off_t off) {
-        const uint8_t *p = buf;
-        while (len > 0) {
-                ssize_t n = pwrite(fd, p, len, off);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-                off += n;
-        }
-        return 0;
-}
-
 static int read_error(struct extractor *x, struct archive *a, struct cryo_error **err, const char *member) {
         if (x->io_error < 0)
                 return cryo_error_errno(err, x->io_error, "%s: cannot read archive", x->what);
@@ -285,7 +270,7 @@ static int extract_regular(struct extractor *x, struct archive *a, struct archiv
                         return read_error(x, a, err, member);
                 if (size == 0)
                         continue;
-                r = pwrite_all(fd, buf, size, off);
+                r = fs_pwrite_all(fd, buf, size, off);
                 if (r < 0)
                         return cryo_error_errno(err, r, "%s: cannot write '%s'", x->what, member);
                 if (off + (off_t) size > end)

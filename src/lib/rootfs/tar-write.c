@@ -23,6 +23,7 @@
 #include <zstd.h>
 
 #include "rootfs/tar-internal.h"
+#include "util/fs.h"
 
 struct hardlink {
         dev_t dev;
@@ -57,21 +58,6 @@ struct tar_writer {
 
 /* ---- output ------------------------------------------------------------- */
 
-static int write_all(int fd, const void *buf, size_t len) {
-        const uint8_t *p = buf;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 /* Counts output and, for TAR_WRITE_WRITEBACK, has the disk start on it:
  * the final fsync then waits for the last few MiB only. */
 static void note_written(struct tar_writer *w, size_t len) {
@@ -99,7 +85,7 @@ static int out_flush(struct tar_writer *w) {
                 if (r < 0)
                         return r;
         } else {
-                int r = write_all(w->out_fd, w->obuf, len);
+                int r = fs_write_all(w->out_fd, w->obuf, len);
                 if (r < 0)
                         return r;
                 memmove(w->obuf, w->obuf + len, w->olen - len);
@@ -132,7 +118,7 @@ static int out_plain(struct tar_writer *w, const void *buf, size_t len) {
         if (r < 0)
                 return r;
         if (len >= w->ocap / 2 && !w->direct) {
-                r = write_all(w->out_fd, buf, len);
+                r = fs_write_all(w->out_fd, buf, len);
                 if (r < 0)
                         return r;
                 note_written(w, len);

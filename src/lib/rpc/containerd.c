@@ -23,6 +23,7 @@
 #include "containerd_version.pb-c.h"
 #include "google_protobuf.pb-c.h"
 #include "runc_options.pb-c.h"
+#include "util/fs.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 /* Content.Write chunk: well under containerd's 16 MiB message cap. */
@@ -977,20 +978,6 @@ static int sha256_final(EVP_MD_CTX *ctx, char out[static 72]) {
         return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += w;
-                n -= (size_t) w;
-        }
-        return 0;
-}
-
 int ctrd_content_read_to_fd(struct ctrd_client *c, const char *digest, int fd, int64_t *ret_size,
                             struct cryo_error **err) {
         __attribute__((cleanup(evp_freep))) EVP_MD_CTX *sha = NULL;
@@ -1026,7 +1013,7 @@ int ctrd_content_read_to_fd(struct ctrd_client *c, const char *digest, int fd, i
                                               "containerd Content.Read %s: chunk at offset %" PRId64
                                               ", expected %" PRId64,
                                               digest, m->offset, total);
-                r = write_all(fd, m->data.data, m->data.len);
+                r = fs_write_all(fd, m->data.data, m->data.len);
                 if (r < 0)
                         return cryo_error_errno(err, r, "cannot write content %s", digest);
                 if (sha && EVP_DigestUpdate(sha, m->data.data, m->data.len) != 1)

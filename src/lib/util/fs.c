@@ -51,26 +51,48 @@ int fs_rm_rf(const char *path) {
         return 0;
 }
 
-int fs_write_file(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-                  struct cryo_error **err) {
-        _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0)
-                return cryo_error_errno(err, errno, "cannot create %s", name);
-
+int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off) {
         const char *p = buf;
         while (len > 0) {
-                ssize_t n = write(fd, p, len);
+                ssize_t n = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return cryo_error_errno(err, errno, "cannot write %s", name);
+                        return -errno;
                 }
                 p += n;
                 len -= (size_t) n;
+                if (off >= 0)
+                        off += n;
         }
-        if (fsync(fd) < 0)
+        return 0;
+}
+
+int fs_write_all(int fd, const void *buf, size_t len) {
+        return fs_pwrite_all(fd, buf, len, -1);
+}
+
+static int write_file(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, bool sync,
+                      struct cryo_error **err) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0)
+                return cryo_error_errno(err, errno, "cannot create %s", name);
+        int r = fs_write_all(fd, buf, len);
+        if (r < 0)
+                return cryo_error_errno(err, -r, "cannot write %s", name);
+        if (sync && fsync(fd) < 0)
                 return cryo_error_errno(err, errno, "cannot sync %s", name);
         return 0;
+}
+
+int fs_write_file(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                  struct cryo_error **err) {
+        return write_file(dirfd, name, buf, len, mode, true, err);
+}
+
+int fs_write_file_unsynced(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                           struct cryo_error **err) {
+        return write_file(dirfd, name, buf, len, mode, false, err);
 }
 
 int fs_read_fd(int fd, size_t max, char **out, size_t *out_len, struct cryo_error **err) {

@@ -15,8 +15,16 @@ int fs_mkdir_p(const char *path, mode_t mode, struct cryo_error **err);
 /* Removes a tree without following symlinks; a missing path is success. */
 int fs_rm_rf(const char *path);
 /* Writes `len` bytes to dirfd/name (created with `mode`, truncated) and fsyncs it. */
+/* Writes all of buf, retrying short writes and EINTR; negative errno.
+ * fs_pwrite_all() writes at `off` (a negative `off`: at the file offset). */
+int fs_write_all(int fd, const void *buf, size_t len);
+int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 int fs_write_file(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
                   struct cryo_error **err);
+/* The same without the fsync: for the files of a checkpoint being written,
+ * which ckpt_commit() syncs all at once (fs_sync_tree()), and scratch files. */
+int fs_write_file_unsynced(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                           struct cryo_error **err);
 /* Reads a whole file (at most `max` bytes, else -EFBIG); result is NUL-terminated. */
 int fs_read_file(int dirfd, const char *name, size_t max, char **out, size_t *out_len,
                  struct cryo_error **err);

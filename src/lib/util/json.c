@@ -82,7 +82,8 @@ int cryo_json_read_file(int dirfd, const char *name, size_t max, json_object **o
         return 0;
 }
 
-int cryo_json_write_file(int dirfd, const char *name, json_object *o, int mode, struct cryo_error **err) {
+static int write_json(int dirfd, const char *name, json_object *o, int mode, bool sync,
+                      struct cryo_error **err) {
         const char *text =
                 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!text)
@@ -93,5 +94,15 @@ int cryo_json_write_file(int dirfd, const char *name, json_object *o, int mode, 
                 return cryo_error_set(err, ENOMEM, "out of memory");
         memcpy(withnl, text, len);
         withnl[len] = '\n';
-        return fs_write_file(dirfd, name, withnl, len + 1, (mode_t) mode, err);
+        return sync ? fs_write_file(dirfd, name, withnl, len + 1, (mode_t) mode, err)
+                    : fs_write_file_unsynced(dirfd, name, withnl, len + 1, (mode_t) mode, err);
+}
+
+int cryo_json_write_file(int dirfd, const char *name, json_object *o, int mode, struct cryo_error **err) {
+        return write_json(dirfd, name, o, mode, true, err);
+}
+
+int cryo_json_write_file_unsynced(int dirfd, const char *name, json_object *o, int mode,
+                                  struct cryo_error **err) {
+        return write_json(dirfd, name, o, mode, false, err);
 }

@@ -28,3 +28,6 @@ json_object *cryo_json_parse_buf(const void *data, size_t len);
 int cryo_json_read_file(int dirfd, const char *name, size_t max, json_object **out, struct cryo_error **err);
 /* Serializes pretty-printed JSON to dirfd/name (mode, fsync). */
 int cryo_json_write_file(int dirfd, const char *name, json_object *o, int mode, struct cryo_error **err);
+/* Without the fsync (fs_write_file_unsynced()): files of a checkpoint being written. */
+int cryo_json_write_file_unsynced(int dirfd, const char *name, json_object *o, int mode,
+                                  struct cryo_error **err);

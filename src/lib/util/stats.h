@@ -23,6 +23,9 @@ enum cryo_phase {
         CRYO_PHASE_IMPORT,      /* extraction of an archive before a restore */
         CRYO_PHASE_VERIFY,      /* checkpoint verification before restore */
         CRYO_PHASE_RESTORE,     /* whole CRIU/runtime restore call */
+        CRYO_PHASE_SNAPSHOT,    /* containerd: new snapshot, mounted and unmounted around the diff */
+        CRYO_PHASE_TASK_CREATE, /* containerd: Tasks.Create (shim start, runc create of the bundle) */
+        CRYO_PHASE_RPC,         /* containerd: the other calls (lookups, records, leases) and their files */
         CRYO_PHASE_TOTAL,
         _CRYO_PHASE_MAX,
 };

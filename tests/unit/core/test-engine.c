@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
+#include "plugins/container/container.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -124,6 +125,69 @@ static void test_path_join(void **state) {
         assert_string_equal(b, "/x");
 }
 
+static void test_log_criu_version(void **state) {
+        (void) state;
+        char dir[] = "/tmp/cryo-unit-ver.XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY);
+        static const char log[] = "(00.000000) CRIU run id = 1\n"
+                                  "(00.000176) Version: 4.2.1 (gitid 0)\n"
+                                  "(00.000200) Running on vm\n";
+        assert_int_equal(fs_write_file(fd, "dump.log", log, sizeof(log) - 1, 0600, NULL), 0);
+        _cleanup_free_ char *v = NULL;
+        assert_int_equal(engine_log_criu_version(fd, "dump.log", &v), 0);
+        assert_string_equal(v, "4.2.1");
+        /* A release without a sublevel reads as engine_criu_version() has it. */
+        static const char log2[] = "(00.000176) Version: 4.2 (gitid 0)\n";
+        assert_int_equal(fs_write_file(fd, "v2.log", log2, sizeof(log2) - 1, 0600, NULL), 0);
+        _cleanup_free_ char *v2 = NULL;
+        assert_int_equal(engine_log_criu_version(fd, "v2.log", &v2), 0);
+        assert_string_equal(v2, "4.2.0");
+        /* Log level 2: no version line. */
+        assert_int_equal(fs_write_file(fd, "quiet.log", "(00.1) Error\n", 13, 0600, NULL), 0);
+        char *none = NULL;
+        assert_int_equal(engine_log_criu_version(fd, "quiet.log", &none), -ENOENT);
+        assert_int_equal(engine_log_criu_version(fd, "missing.log", &none), -ENOENT);
+        assert_null(none);
+        assert_int_equal(fs_rm_rf(dir), 0);
+}
+
+/* CgroupPropEntry{name: "freezer.state", value: "FROZEN"} inside other
+ * bytes: only that value changes, every other byte stays. */
+static void test_freezer_image_fix(void **state) {
+        (void) state;
+        char dir[] = "/tmp/cryo-unit-cg.XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY);
+        static const char img[] = "\x31\x43\x56\x54"
+                                  "\x0a\x0d"
+                                  "freezer.state"
+                                  "\x12\x06"
+                                  "FROZEN"
+                                  "\x0a\x06"
+                                  "FROZEN"
+                                  "\x0a\x0d"
+                                  "freezer.state"
+                                  "\x12\x06"
+                                  "FROZEN";
+        const size_t len = sizeof(img) - 1;
+        assert_int_equal(fs_write_file(fd, "cgroup.img", img, len, 0600, NULL), 0);
+        assert_int_equal(container_freezer_fix_image(fd, NULL), 0);
+        _cleanup_free_ char *back = NULL;
+        size_t back_len = 0;
+        assert_int_equal(fs_read_file(fd, "cgroup.img", 1 << 16, &back, &back_len, NULL), 0);
+        assert_int_equal(back_len, len);
+        char want[sizeof(img)];
+        memcpy(want, img, sizeof(img));
+        memcpy(want + 4 + 2 + 13 + 2, "THAWED", 6);
+        memcpy(want + len - 6, "THAWED", 6);
+        assert_memory_equal(back, want, len);
+        /* No cgroup.img (cgroups not dumped): nothing to do. */
+        assert_int_equal(unlinkat(fd, "cgroup.img", 0), 0);
+        assert_int_equal(container_freezer_fix_image(fd, NULL), 0);
+        assert_int_equal(fs_rm_rf(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_options_round_trip),
@@ -132,6 +196,8 @@ int main(void) {
                 cmocka_unit_test(test_stats_round_trip),
                 cmocka_unit_test(test_error_contract),
                 cmocka_unit_test(test_path_join),
+                cmocka_unit_test(test_log_criu_version),
+                cmocka_unit_test(test_freezer_image_fix),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
  */
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "format/checkpoint.h"
@@ -58,6 +59,29 @@ struct container_criu_config {
 int container_criu_config(const struct container *c, struct container_criu_config *cfg,
                           struct cryo_error **err);
 void container_criu_config_clear(struct container_criu_config *cfg);
+
+/* The container's freezer cgroup, frozen by cryo before CRIU so that CRIU
+ * skips its 100 ms freezer polling (freezer.c). */
+struct container_freezer {
+        int state_fd;  /* freezer.state (v1) or cgroup.freeze (v2) */
+        int events_fd; /* cgroup.events (v2) */
+        bool v2;
+        bool frozen_by_us; /* to thaw again: it was THAWED before */
+        uint64_t usec;     /* how long freezing took */
+};
+#define CONTAINER_FREEZER_INIT \
+        { .state_fd = -1, .events_fd = -1 }
+/* Freezes `cgroup` (its path under /sys/fs/cgroup) unless it is frozen
+ * already, waiting for it in 1 ms steps.  On failure it is left thawed. */
+int container_freeze(const char *cgroup, struct container_freezer *f, struct cryo_error **err);
+/* Thaws what container_freeze() froze; nothing otherwise. */
+int container_thaw(struct container_freezer *f, struct cryo_error **err);
+/* Thaws (if frozen by us) and closes. */
+void container_freezer_release(struct container_freezer *f);
+#define _cleanup_container_freezer_ __attribute__((cleanup(container_freezer_release)))
+/* CRIU records the state it found the freezer in (FROZEN, as cryo froze
+ * it) in cgroup.img: puts back THAWED, the state the container had. */
+int container_freezer_fix_image(int images_fd, struct cryo_error **err);
 
 /* Reads <runtime_root>/<id>/state.json into c->runc_state (and c->rootfs). */
 int container_load_runc_state(struct container *c, struct cryo_error **err);

@@ -58,7 +58,7 @@ static int write_descriptors(const struct container *c, int images_fd, struct cr
         }
         const char *text =
                 json_object_to_json_string_ext(fds, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        return fs_write_file(images_fd, "descriptors.json", text, strlen(text), 0600, err);
+        return fs_write_file_unsynced(images_fd, "descriptors.json", text, strlen(text), 0600, err);
 }
 
 /* Mount points inside the container: their contents are not part of the
@@ -99,6 +99,18 @@ static int capture_rootfs(const struct container *c, struct cryo_checkpoint *ck,
         json_object_object_add(o, "deleted", json_object_new_uint64(st.deleted));
         json_object_object_add(cryo_json_get(ck->manifest, "container"), "rootfs_diff", o);
         return 0;
+}
+
+struct freeze_at_seize {
+        const char *cgroup;
+        struct container_freezer *fz;
+        struct cryo_stats *stats;
+};
+
+static void freeze_at_seize(void *arg) {
+        struct freeze_at_seize *at = arg;
+        if (container_freeze(at->cgroup, at->fz, NULL) >= 0 && at->fz->frozen_by_us)
+                cryo_stats_add(at->stats, CRYO_PHASE_FREEZE, at->fz->usec, 0);
 }
 
 int container_dump(const struct container *c, const struct cryo_request *req, struct cryo_checkpoint *ck,
@@ -142,10 +154,30 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                                 .orphan_pts_master = true,
                                 .manage_cgroups = true,
                                 .empty_ns = cfg.empty_ns,
+                                /* Without TCP repair nothing needs the lock, and
+                                 * a container that goes on must not keep it. */
+                                .network_lock_skip = !req->criu.tcp_established,
                                 /* Only plugins with lazy_pages get here with it. */
                                 .lazy = req->lazy ? &req->lazy->page_server : NULL,
                         };
+                        /* At CRIU's pre-dump notification: frozen no earlier
+                         * than CRIU would freeze it.  Not fatal: CRIU freezes
+                         * the cgroup itself then, 100 ms slower. */
+                        _cleanup_container_freezer_ struct container_freezer fz = CONTAINER_FREEZER_INIT;
+                        struct freeze_at_seize at = {cfg.freeze_cgroup, &fz, &ck->stats};
+                        if (cfg.freeze_cgroup) {
+                                dump.before_seize = freeze_at_seize;
+                                dump.before_seize_arg = &at;
+                        }
                         r = cryo_dump_tree(&dump, ck, err);
+                        bool prefrozen = fz.frozen_by_us;
+                        /* CRIU froze it again as it let the tasks go: now they
+                         * are stopped (SIGSTOP) or resumed without the freezer. */
+                        int t = container_thaw(&fz, r < 0 ? NULL : err);
+                        if (r >= 0 && t < 0)
+                                r = t;
+                        if (r >= 0 && prefrozen && !fz.v2)
+                                r = container_freezer_fix_image(images_fd, err);
                 }
                 container_criu_config_clear(&cfg);
                 if (r < 0)

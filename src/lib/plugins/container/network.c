@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "plugins/container/container.h"
+#include "plugins/container/lo-up.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -186,15 +187,7 @@ int container_read_network(pid_t pid, json_object **out, struct cryo_error **err
 }
 
 static void lo_up_in_child(int netns_fd) {
-        struct ifreq ifr = {0};
-        if (setns(netns_fd, CLONE_NEWNET) < 0)
-                _exit(1);
-        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        strcpy(ifr.ifr_name, "lo");
-        if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-                _exit(2);
-        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-        _exit(ioctl(s, SIOCSIFFLAGS, &ifr) < 0 ? 3 : 0);
+        _exit(lo_up_in_netns(netns_fd) < 0 ? 1 : 0);
 }
 
 int container_netns_up(pid_t pid, struct cryo_error **err) {

@@ -140,14 +140,14 @@ json_object *container_security(json_object *spec, pid_t pid) {
 }
 
 int container_save_metadata(const struct container *c, struct cryo_checkpoint *ck, struct cryo_error **err) {
-        int r = cryo_json_write_file(ck->dirfd, CRYO_SPEC_DUMP, c->spec, 0600, err);
+        int r = cryo_json_write_file_unsynced(ck->dirfd, CRYO_SPEC_DUMP, c->spec, 0600, err);
         if (r < 0)
                 return r;
         json_object *net = NULL;
         r = container_read_network(c->init_pid, &net, err);
         if (r < 0)
                 return r;
-        r = cryo_json_write_file(ck->dirfd, CRYO_NETWORK_STATUS, net, 0600, err);
+        r = cryo_json_write_file_unsynced(ck->dirfd, CRYO_NETWORK_STATUS, net, 0600, err);
         json_object *section = json_object_new_object();
         cryo_json_add_str(section, "id", c->id);
         cryo_json_add_str(section, "namespace", c->ns);

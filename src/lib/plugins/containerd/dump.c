@@ -146,6 +146,7 @@ static int record_image(struct ctrd_client *client, const struct ctrd_container 
 
 int containerd_dump_container(const struct cryo_request *req, const char *id, struct cryo_checkpoint *ck,
                               struct cryo_error **err) {
+        uint64_t start = cryo_now_usec();
         const char *address = containerd_address(req), *ns = containerd_namespace(req);
         _cleanup_ctrd_client_ struct ctrd_client *client = NULL;
         int r = containerd_connect(address, ns, &client, err);
@@ -207,7 +208,7 @@ int containerd_dump_container(const struct cryo_request *req, const char *id, st
         json_object_object_add(config, "containerd", container_record_json(&rec, ns));
         if (docker)
                 json_object_object_add(config, "docker", json_object_get(docker));
-        r = cryo_json_write_file(ck->dirfd, CRYO_CONFIG_DUMP, config, 0600, err);
+        r = cryo_json_write_file_unsynced(ck->dirfd, CRYO_CONFIG_DUMP, config, 0600, err);
         json_object_put(config);
         if (r < 0)
                 goto out;
@@ -217,7 +218,7 @@ int containerd_dump_container(const struct cryo_request *req, const char *id, st
         cryo_json_add_str(status, "stdout", task.stdout_path);
         cryo_json_add_str(status, "stderr", task.stderr_path);
         json_object_object_add(status, "terminal", json_object_new_boolean(task.terminal));
-        r = cryo_json_write_file(ck->dirfd, CRYO_STATUS_DUMP, status, 0600, err);
+        r = cryo_json_write_file_unsynced(ck->dirfd, CRYO_STATUS_DUMP, status, 0600, err);
         json_object_put(status);
         if (r < 0)
                 goto out;
@@ -227,6 +228,8 @@ int containerd_dump_container(const struct cryo_request *req, const char *id, st
         json_object_object_add(source, "namespace", json_object_new_string(ns));
         json_object_object_add(source, "id", json_object_new_string(id));
         json_object_object_add(ck->manifest, "source", source);
+        /* containerd and Docker lookups, runc state, config.dump, status.dump */
+        cryo_stats_add(&ck->stats, CRYO_PHASE_RPC, cryo_now_usec() - start, 0);
         r = container_dump(c, req, ck, err);
 out:
         ctrd_container_clear(&rec);

@@ -138,7 +138,7 @@ static int write_config(struct cryo_checkpoint *ck, json_object *inspect, struct
                 config = json_object_new_object();
         }
         json_object_object_add(config, DK_DOCKER_SECTION, json_object_get(inspect));
-        return cryo_json_write_file(ck->dirfd, CRYO_CONFIG_DUMP, config, 0600, err);
+        return cryo_json_write_file_unsynced(ck->dirfd, CRYO_CONFIG_DUMP, config, 0600, err);
 }
 
 static int docker_dump(const struct cryo_request *req, struct cryo_checkpoint *ck, struct cryo_error **err) {

@@ -324,10 +324,21 @@ static int delete_container(struct runc_rs *rs) {
         return runc_exec(args, NULL, NULL, &status, NULL);
 }
 
+/* CRIU locks a network namespace it restores with iptables and unlocks it
+ * at the end (~90 ms of iptables-restore runs).  The lock protects TCP
+ * connections in repair only; and a private namespace that no hook of the
+ * bundle can plug into a network is new and unreachable while CRIU works. */
+static bool network_lock_useless(json_object *spec, const struct engine_options *o) {
+        json_object *hooks = cryo_json_get(spec, "hooks");
+        return !o->tcp_established && private_netns(spec) && !cryo_json_get(hooks, "prestart") &&
+               !cryo_json_get(hooks, "createRuntime");
+}
+
 static int write_criu_conf(struct runc_rs *rs, const struct runc_stdio *s, const struct engine_options *o,
-                           char **path, struct cryo_error **err) {
+                           json_object *spec, char **path, struct cryo_error **err) {
         _cleanup_free_ char *text = NULL;
-        if (asprintf(&text, "%s%s", s->criu_conf ? s->criu_conf : "", o->tcp_close ? "tcp-close\n" : "") < 0)
+        if (asprintf(&text, "%s%s%s", s->criu_conf ? s->criu_conf : "", o->tcp_close ? "tcp-close\n" : "",
+                     network_lock_useless(spec, o) ? "network-lock skip\n" : "") < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         if (!text[0])
                 return 0;
@@ -492,7 +503,7 @@ int runc_restore(const struct cryo_request *req, struct cryo_checkpoint *ck, jso
                 goto out;
         r = runc_stdio_open(cryo_json_get(sec, "stdio"), fallback_log, &stdio, err);
         if (r >= 0)
-                r = write_criu_conf(&rs, &stdio, &req->criu, &criu_conf, err);
+                r = write_criu_conf(&rs, &stdio, &req->criu, spec, &criu_conf, err);
         if (r >= 0)
                 r = run_restore(&rs, ck, spec, &req->criu, &stdio, criu_conf, &pid, err);
         if (r < 0)
