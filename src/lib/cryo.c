@@ -77,6 +77,7 @@ int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck,
                 return r;
         }
         if (dump->lazy) {
+                ck->lazy_root = dump->pid;
                 /* So that a plain restore refuses it, and inspect shows it. */
                 json_object *lazy = json_object_new_object();
                 json_object_object_add(lazy, "pages_included", json_object_new_boolean(false));
@@ -178,6 +179,11 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                                 err, EINVAL,
                                 "--lazy-pages and --archive do not combine: the target restores "
                                 "from the directory while the source serves its pages");
+                if (req->rootfs_only)
+                        return cryo_error_set(
+                                err, EINVAL,
+                                "--lazy-pages and --rootfs-only do not combine: a filesystem-only "
+                                "checkpoint has no memory to serve");
                 int r = work_dir_make("dump", &lazy_work, err);
                 if (r < 0)
                         return r;
@@ -245,7 +251,9 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
         if (r >= 0) {
                 /* CRIU's log names its version: no CRIU run just to ask. */
                 _cleanup_free_ char *criu_version = NULL;
-                if (engine_log_criu_version(ck->dirfd, CRYO_DUMP_LOG, &criu_version) == 0 ||
+                /* A lazy dump's log is in its work directory. */
+                if (engine_log_criu_version(req->lazy ? lazy_work.fd : ck->dirfd, CRYO_DUMP_LOG,
+                                            &criu_version) == 0 ||
                     engine_criu_version(&criu_version, NULL) == 0)
                         json_object_object_add(cryo_json_get(ck->manifest, "host"), "criu_version",
                                                json_object_new_string(criu_version));
@@ -278,8 +286,10 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                         if (r < 0)
                                 (void) cryo_error_prefix(err, "the source was resumed");
                 }
-                /* Resumes it if CRIU left it stopped (harmless otherwise). */
-                signal_tree(req->pid, r == 0 ? SIGKILL : SIGCONT);
+                /* Resumes it if CRIU left it stopped (harmless otherwise).
+                 * A container's tree ends with its init: its task exits as
+                 * after a plain dump. */
+                signal_tree(ck->lazy_root, r == 0 ? SIGKILL : SIGCONT);
                 if (r < 0) {
                         keep_log(lazy_work.fd, CRYO_DUMP_LOG, name, err);
                         /* Without its page server it restores nothing. */
@@ -392,7 +402,7 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         r = plugin->restore(req, ck, res, err);
         if (r < 0)
                 return r;
-        if (lazy) {
+        if (lazy && !plugin->lazy_confirms) {
                 /* Every page is here: the source may end now. */
                 bool maybe_delivered = false;
                 r = cryo_lazy_send_done(

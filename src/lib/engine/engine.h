@@ -142,6 +142,28 @@ int engine_lazy_dump_wait(struct engine_lazy_dump *l, unsigned timeout_sec,
 void engine_lazy_dump_free(struct engine_lazy_dump *l);
 
 /*
+ * The target's lazy-pages daemon, started before the restore: it listens on
+ * "lazy-pages.socket" in req->work_fd, where a restoring CRIU (cryo's own
+ * through libcriu, or runc's for a container: its criu_work_path) looks for
+ * it, fetches the pages of req->lazy's source and exits once all are in.
+ * Uses req->images_fd, work_fd, opts and lazy.
+ */
+struct engine_lazy_pages;
+int engine_lazy_pages_start(const struct engine_restore_request *req, struct engine_lazy_pages **out,
+                            struct cryo_error **err);
+/* Waits for every page to arrive; on failure kills the restored tree `pid`. */
+int engine_lazy_pages_wait(struct engine_lazy_pages *d, pid_t pid, struct cryo_error **err);
+/* After a failed restore: if the daemon failed too, its cause (it could not
+ * reach the source, say) explains more; returns < 0 with *err set then. */
+int engine_lazy_pages_explain(struct engine_lazy_pages *d, struct cryo_error **err);
+void engine_lazy_pages_free(struct engine_lazy_pages *d);
+static inline void engine_lazy_pages_freep(struct engine_lazy_pages **d) {
+        engine_lazy_pages_free(*d);
+        *d = NULL;
+}
+#define _cleanup_lazy_pages_ __attribute__((cleanup(engine_lazy_pages_freep)))
+
+/*
  * Works around criu issue #3162 in a fresh dump: a periodic timerfd that had
  * expired, unread, when the tree was frozen is recorded with a next expiry
  * of 0, and CRIU would restore it disarmed.  Each such entry (in files.img,

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +58,7 @@ struct engine_lazy_dump {
         int log_fd;
         uint64_t log_off;
         bool connected;
+        char *freeze_cgroup; /* a container's freezer cgroup, or NULL */
 };
 
 struct engine_lazy_pages {
@@ -64,12 +66,14 @@ struct engine_lazy_pages {
         int work_fd;
 };
 
-/* argv of at most this many entries, each owned. */
-enum { ARGV_MAX = 64 };
+/* argv of at most this many entries, each owned.  A Docker container on
+ * cgroup v1 has some 40 external mounts, one entry each. */
+enum { ARGV_MAX = 1024 };
 struct argv {
         char *v[ARGV_MAX + 1];
         size_t n;
         bool oom;
+        bool full;
 };
 
 static void argv_free(struct argv *a) {
@@ -81,7 +85,7 @@ static void argv_free(struct argv *a) {
 static void argv_add(struct argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void argv_add(struct argv *a, const char *fmt, ...) {
         if (a->n >= ARGV_MAX) {
-                a->oom = true;
+                a->full = true;
                 return;
         }
         va_list ap;
@@ -145,6 +149,8 @@ static int spawn_until_ready(struct argv *a, const char *what, int work_fd, cons
         argv_add(a, "%d", wfd);
         if (a->oom)
                 return cryo_error_set(err, ENOMEM, "out of memory");
+        if (a->full)
+                return cryo_error_set(err, E2BIG, "more than %d arguments for criu %s", ARGV_MAX, what);
 
         _cleanup_child_ pid_t pid = fork();
         if (pid < 0)
@@ -208,13 +214,103 @@ static void add_options(struct argv *a, const struct engine_options *o, const ch
                 argv_add(a, "--external=%s", *e);
 }
 
+/*
+ * What a container dump adds (engine_dump_request), as the command-line
+ * options that give CRIU what criu.c sets through libcriu, so that both
+ * paths dump a container the same way (and runc restores either):
+ *   criu_local_set_root             --root
+ *   criu_local_add_ext_mount(k, v)  --ext-mount-map k:v (CRIU splits at the
+ *                                   first ':', as the RPC pair is split)
+ *   criu_local_add_external         --external
+ *   criu_local_set_freeze_cgroup    --freeze-cgroup
+ *   criu_local_set_manage_cgroups   --manage-cgroups (soft, CRIU's default
+ *                                   for both), or =MODE from the options
+ *   criu_local_set_empty_ns         --empty-ns net (the only one the
+ *                                   command line has; others are refused)
+ *   criu_local_set_network_lock     --network-lock skip
+ *   notify callback (before_seize)  none: the command reports "pre-dump"
+ *                                   to an action script only.  Not needed:
+ *                                   CRIU freezes the cgroup itself then, in
+ *                                   its 100 ms steps (the container plugin
+ *                                   says the same of a failed freeze).
+ *   criu_local_set_orphan_pts_master  none: CRIU 4.2.1 has it in RPC only.
+ *                                   It concerns a pty whose master is
+ *                                   outside (a container started with a
+ *                                   terminal, untested here); if CRIU needs
+ *                                   it, its own error surfaces.
+ */
+static int add_container_options(struct argv *a, const struct engine_dump_request *req,
+                                 struct cryo_error **err) {
+        if (req->empty_ns & ~CLONE_NEWNET)
+                return cryo_error_set(err, EOPNOTSUPP,
+                                      "post-copy migration: the criu command line can leave only the "
+                                      "network namespace empty (empty-ns 0x%x)",
+                                      (unsigned) req->empty_ns);
+        if (req->root) {
+                argv_add(a, "--root");
+                argv_add(a, "%s", req->root);
+        }
+        for (const struct engine_pair *m = req->ext_mounts; m && m->key; m++) {
+                if (strchr(m->key, ':'))
+                        return cryo_error_set(err, EOPNOTSUPP,
+                                              "post-copy migration: mount point %s has a ':', which the "
+                                              "criu command line cannot name",
+                                              m->key);
+                argv_add(a, "--ext-mount-map=%s:%s", m->key, m->value);
+        }
+        for (const char *const *e = req->externals; e && *e; e++)
+                argv_add(a, "--external=%s", *e);
+        if (req->freeze_cgroup) {
+                argv_add(a, "--freeze-cgroup=%s", req->freeze_cgroup);
+        }
+        /* add_options() already gave an explicit mode. */
+        if (req->manage_cgroups && !req->opts->cgroup_mode)
+                argv_add(a, "--manage-cgroups");
+        if (req->empty_ns & CLONE_NEWNET) {
+                argv_add(a, "--empty-ns");
+                argv_add(a, "net");
+        }
+        if (req->network_lock_skip) {
+                argv_add(a, "--network-lock");
+                argv_add(a, "skip");
+        }
+        return 0;
+}
+
+/*
+ * CRIU freezes a container's tree with its freezer cgroup, seizes it and
+ * thaws the cgroup again (the tree is then held by ptrace).  Killed inside
+ * that window, it would leave the container frozen: whenever cryo stops a
+ * lazy dump it thaws the cgroup, which a dump of a running container
+ * found thawed.  Best effort: cgroup v1 freezer.state, v2 cgroup.freeze.
+ */
+static bool write_control(int dir, const char *name, const char *value) {
+        /* No O_CREAT, no fsync: a cgroup control file, or nothing. */
+        _cleanup_close_ int fd = openat(dir, name, O_WRONLY | O_CLOEXEC);
+        return fd >= 0 && write(fd, value, strlen(value)) == (ssize_t) strlen(value);
+}
+
+static void thaw_cgroup(const char *path) {
+        if (!path)
+                return;
+        _cleanup_close_ int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir >= 0 && !write_control(dir, "freezer.state", "THAWED"))
+                (void) write_control(dir, "cgroup.freeze", "0");
+}
+
+static void stop_criu(struct engine_lazy_dump *l) {
+        if (l->pid > 0) {
+                (void) kill(l->pid, SIGKILL);
+                while (waitpid(l->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                l->pid = 0;
+                thaw_cgroup(l->freeze_cgroup);
+        }
+}
+
 int engine_lazy_dump_start(const struct engine_dump_request *req, struct cryo_stats *stats,
                            struct cryo_error **err) {
         struct engine_lazy_request *lazy = req->lazy;
-        /* What only containers use is not wired to the command line. */
-        if (req->root || req->ext_mounts || req->externals || req->freeze_cgroup || req->manage_cgroups ||
-            req->empty_ns || req->orphan_pts_master)
-                return cryo_error_set(err, EOPNOTSUPP, "post-copy migration supports process trees only");
         if (req->opts->leave_running)
                 return cryo_error_set(err, EINVAL,
                                       "--lazy-pages and --leave-running exclude each other: the source "
@@ -236,6 +332,11 @@ int engine_lazy_dump_start(const struct engine_dump_request *req, struct cryo_st
         argv_add(&a, "-W");
         argv_add(&a, "/proc/%d/fd/%d", self, lazy->work_fd);
         add_options(&a, req->opts, CRYO_DUMP_LOG);
+        r = add_container_options(&a, req, err);
+        if (r < 0) {
+                argv_free(&a);
+                return r;
+        }
         argv_add(&a, "--lazy-pages");
         /* CRIU would end the tree when the target's daemon disconnects,
          * whether or not that restore succeeded: cryo ends it only once
@@ -252,19 +353,30 @@ int engine_lazy_dump_start(const struct engine_dump_request *req, struct cryo_st
         pid_t pid = 0;
         r = spawn_until_ready(&a, "dump", lazy->work_fd, CRYO_DUMP_LOG, &pid, err);
         argv_free(&a);
-        if (r < 0)
+        if (r < 0) {
+                /* A failed CRIU thaws what it froze; one that died cannot. */
+                thaw_cgroup(req->freeze_cgroup);
                 return r;
+        }
         _cleanup_child_ pid_t owned = pid;
         cryo_stats_add(stats, CRYO_PHASE_DUMP, cryo_now_usec() - start, 0);
 
         r = engine_fix_expired_timerfds(req->images_fd, req->timerfds_fixed, err);
-        if (r < 0)
+        if (r < 0) {
                 /* Stopping CRIU before any target connected resumes the tree. */
+                struct engine_lazy_dump stop = {.pid = steal_fd(&owned),
+                                                .freeze_cgroup = (char *) req->freeze_cgroup};
+                stop_criu(&stop);
                 return cryo_error_prefix(err, "cannot fix expired timerfds in the CRIU images");
+        }
 
         struct engine_lazy_dump *l = calloc(1, sizeof(*l));
         if (!l)
                 return cryo_error_set(err, ENOMEM, "out of memory");
+        if (req->freeze_cgroup && !(l->freeze_cgroup = strdup(req->freeze_cgroup))) {
+                free(l);
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        }
         l->work_fd = lazy->work_fd;
         l->log_fd = openat(lazy->work_fd, CRYO_DUMP_LOG, O_RDONLY | O_CLOEXEC);
         l->pid = steal_fd(&owned);
@@ -311,10 +423,7 @@ int engine_lazy_dump_wait(struct engine_lazy_dump *l, unsigned timeout_sec,
                 if (cancel && *cancel) {
                         /* Ending CRIU ends the transfer: the target's copy
                          * dies with it, the source runs on. */
-                        (void) kill(l->pid, SIGKILL);
-                        while (waitpid(l->pid, NULL, 0) < 0 && errno == EINTR)
-                                ;
-                        l->pid = 0;
+                        stop_criu(l);
                         return cryo_error_set(
                                 err, EINTR,
                                 "interrupted: the page server was stopped and the source runs on");
@@ -323,10 +432,7 @@ int engine_lazy_dump_wait(struct engine_lazy_dump *l, unsigned timeout_sec,
                     cryo_now_usec() - start > (uint64_t) timeout_sec * 1000000) {
                         /* Nobody connected: CRIU still holds the tree frozen
                          * by ptrace only, and its end lets the tree run on. */
-                        (void) kill(l->pid, SIGKILL);
-                        while (waitpid(l->pid, NULL, 0) < 0 && errno == EINTR)
-                                ;
-                        l->pid = 0;
+                        stop_criu(l);
                         return cryo_error_set(err, ETIMEDOUT,
                                               "no target fetched the pages within %u s; the page server "
                                               "was stopped and the source runs on",
@@ -347,8 +453,9 @@ int engine_lazy_dump_wait(struct engine_lazy_dump *l, unsigned timeout_sec,
 void engine_lazy_dump_free(struct engine_lazy_dump *l) {
         if (!l)
                 return;
-        cryo_child_killp(&l->pid);
+        stop_criu(l);
         cryo_closep(&l->log_fd);
+        free(l->freeze_cgroup);
         free(l);
 }
 
@@ -407,8 +514,15 @@ int engine_lazy_pages_start(const struct engine_restore_request *req, struct eng
         struct engine_lazy_pages *d = calloc(1, sizeof(*d));
         if (!d)
                 return cryo_error_set(err, ENOMEM, "out of memory");
+        /* Its own copy: the log is read after a failure, when the caller
+         * may have closed its descriptor already. */
+        d->work_fd = fcntl(req->work_fd, F_DUPFD_CLOEXEC, 3);
+        if (d->work_fd < 0) {
+                int e = errno;
+                free(d);
+                return cryo_error_errno(err, e, "cannot keep the lazy-pages work directory");
+        }
         d->pid = steal_fd(&owned);
-        d->work_fd = req->work_fd;
         *out = d;
         return 0;
 }
@@ -465,5 +579,6 @@ void engine_lazy_pages_free(struct engine_lazy_pages *d) {
         if (!d)
                 return;
         cryo_child_killp(&d->pid);
+        cryo_closep(&d->work_fd);
         free(d);
 }

@@ -30,6 +30,9 @@ struct cryo_checkpoint {
         /* Writer only: root of a tree a dump left stopped, to be killed
          * once the checkpoint is committed or resumed if it is not. */
         pid_t stopped_root;
+        /* Writer only: root of the tree a lazy dump serves (a process, a
+         * container's init), ended or resumed once the pages have moved. */
+        pid_t lazy_root;
         struct writeback *writeback; /* writer only, durable checkpoints */
 };
 

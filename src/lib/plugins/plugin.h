@@ -70,6 +70,10 @@ struct cryo_plugin {
         int (*inspect)(struct cryo_checkpoint *ck, json_object *report, struct cryo_error **err);
         /* Passes req->lazy on to CRIU (post-copy migration). */
         bool lazy_pages;
+        /* Post-copy: restore() itself confirms to the source (cryo_lazy_send_done)
+         * as its last step, so that it can undo everything it created if that
+         * fails; otherwise cryo_restore() confirms and kills result's "pid". */
+        bool lazy_confirms;
 };
 
 const struct cryo_plugin *cryo_plugin_find(const char *name);

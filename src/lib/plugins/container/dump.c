@@ -157,6 +157,8 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                                 /* Without TCP repair nothing needs the lock, and
                                  * a container that goes on must not keep it. */
                                 .network_lock_skip = !req->criu.tcp_established,
+                                /* Only plugins with lazy_pages get here with it. */
+                                .lazy = req->lazy ? &req->lazy->page_server : NULL,
                         };
                         /* At CRIU's pre-dump notification: frozen no earlier
                          * than CRIU would freeze it.  Not fatal: CRIU freezes

@@ -266,4 +266,6 @@ const struct cryo_plugin cryo_plugin_containerd = {
         .dump = containerd_dump,
         .restore = containerd_restore_container,
         .inspect = containerd_inspect,
+        .lazy_pages = true,
+        .lazy_confirms = true,
 };

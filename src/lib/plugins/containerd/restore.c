@@ -27,6 +27,7 @@
 
 #include "cryo.h"
 #include "engine/engine.h"
+#include "migrate.h"
 #include "plugins/containerd/containerd.h"
 #include "rootfs/rootfs.h"
 #include "rootfs/tar.h"
@@ -192,10 +193,16 @@ static int prepare_rootfs(struct restore *rs, struct cryo_checkpoint *ck, const 
  * it (six iptables-restore runs, ~90 ms) protect nothing there.  Kept when
  * TCP connections are restored (their repair is what the lock is for). */
 static char *write_criu_conf(struct restore *rs, const struct engine_options *o, bool private_netns,
-                             struct cryo_error **err) {
+                             bool lazy, struct cryo_error **err) {
         char text[256] = "mntns-compat-mode\n";
         if (private_netns && !o->tcp_established)
                 strcat(text, "network-lock skip\n");
+        /* Post-copy: runc's CRIU registers the anonymous memory with
+         * userfaultfd and hands it to cryo's lazy-pages daemon (its own
+         * lazy_pages RPC field, which runc sets false, is overridden by the
+         * configuration file, as tcp-established is). */
+        if (lazy)
+                strcat(text, "lazy-pages\n");
         if (o->tcp_established)
                 strcat(text, "tcp-established\n");
         if (o->file_locks)
@@ -328,10 +335,38 @@ static int make_dirs(struct restore *rs, struct cryo_error **err) {
         return r;
 }
 
+/*
+ * Post-copy: starts CRIU's lazy-pages daemon in the CRIU work directory
+ * given to runc (criu_work_path).  runc hands that directory to its CRIU as
+ * its work dir, and CRIU's restore connects to "lazy-pages.socket"
+ * relative to it (criu/uffd.c), so both must be that one directory; the
+ * default (runc's own state dir) is not known before the task exists.
+ */
+static int start_lazy_pages(struct cryo_checkpoint *ck, const struct cryo_request *req, const char *work,
+                            struct engine_lazy_pages **daemon, struct cryo_error **err) {
+        _cleanup_close_ int images_fd = -1;
+        int r = ckpt_open_subdir(ck, CRYO_CRIU_DIR, false, &images_fd, err);
+        if (r < 0)
+                return r;
+        /* The daemon opens both by their /proc/<cryo>/fd path when it
+         * starts, and is ready (or failed) once this returns. */
+        _cleanup_close_ int work_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (work_fd < 0)
+                return cryo_error_errno(err, errno, "cannot open %s", work);
+        struct engine_restore_request lr = {
+                .images_fd = images_fd,
+                .work_fd = work_fd,
+                .opts = &req->criu,
+                .lazy = &req->lazy->page_server,
+        };
+        return engine_lazy_pages_start(&lr, daemon, err);
+}
+
 /* Runs the task creation and start; on a CRIU failure, the restore log in
  * the work directory says why, and is kept. */
-static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, const struct ctrd_mounts *mounts,
-                            const struct ctrd_runc_options *base, bool fresh, uint32_t *pid, char **log_path,
+static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, const struct cryo_request *req,
+                            const struct ctrd_mounts *mounts, const struct ctrd_runc_options *base,
+                            bool fresh, struct engine_lazy_pages **daemon, uint32_t *pid, char **log_path,
                             struct cryo_error **err) {
         /* The shim resolves the path in its own working directory. */
         _cleanup_free_ char *abs = realpath(ck->path, NULL);
@@ -342,6 +377,12 @@ static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, cons
                 return cryo_error_set(err, ENOMEM, "out of memory");
         if (mkdir(work, 0700) < 0 || mkfifo(fifo, 0600) < 0)
                 return cryo_error_errno(err, errno, "cannot prepare %s", rs->state_dir);
+        if (req->lazy && !fresh) {
+                /* It must listen before runc's CRIU starts restoring. */
+                int r = start_lazy_pages(ck, req, work, daemon, err);
+                if (r < 0)
+                        return cryo_error_prefix(err, "post-copy restore");
+        }
 
         struct ctrd_runc_options o = *base;
         if (!fresh) {
@@ -373,6 +414,15 @@ static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, cons
         r = ctrd_task_start(rs->client, rs->id, pid, err);
         cryo_stats_add(&ck->stats, CRYO_PHASE_RESTORE, cryo_now_usec() - start, 0);
         if (r < 0) {
+                /* A daemon that could not reach the source explains more than
+                 * CRIU's restore, which then fails for want of it. */
+                _cleanup_error_ struct cryo_error *why = NULL;
+                if (*daemon && err && engine_lazy_pages_explain(*daemon, &why) < 0) {
+                        cryo_error_freep(err);
+                        *err = steal_pointer(&why);
+                        r = -(*err)->code;
+                        return cryo_error_prefix(err, "starting the restored task");
+                }
                 _cleanup_free_ char *cause = NULL, *excerpt = NULL;
                 _cleanup_close_ int wfd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (wfd >= 0 && engine_log_explain(wfd, CRYO_RESTORE_LOG, &cause, &excerpt) == 0) {
@@ -406,6 +456,8 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         _cleanup_json_ json_object *spec = NULL;
         _cleanup_free_ char *criu_conf = NULL, *log_uri = NULL;
         _cleanup_ctrd_client_ struct ctrd_client *client = NULL;
+        /* Post-copy: fetches the pages while the restored task runs. */
+        _cleanup_lazy_pages_ struct engine_lazy_pages *daemon = NULL;
         const char *address = containerd_address(req);
         int r;
 
@@ -454,7 +506,7 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         if (r < 0)
                 goto fail;
 
-        criu_conf = write_criu_conf(&rs, &req->criu, spec_private_netns(saved_spec), err);
+        criu_conf = write_criu_conf(&rs, &req->criu, spec_private_netns(saved_spec), req->lazy != NULL, err);
         if (!criu_conf && err && *err) {
                 r = -(*err)->code;
                 goto fail;
@@ -493,9 +545,16 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         rs.container_created = true;
 
         uint32_t pid = 0;
-        r = create_and_start(&rs, ck, &mounts, &runc, fresh, &pid, &log_uri, err);
+        r = create_and_start(&rs, ck, req, &mounts, &runc, fresh, &daemon, &pid, &log_uri, err);
         if (r < 0)
                 goto fail;
+        if (daemon) {
+                /* The task runs; its memory is complete only once every page
+                 * has arrived (the daemon kills the tree if not). */
+                r = engine_lazy_pages_wait(daemon, (pid_t) pid, err);
+                if (r < 0)
+                        goto fail;
+        }
         struct ctrd_process task = {0};
         r = ctrd_task_get(client, rs.id, &task, err);
         if (r >= 0 && task.status != CTRD_TASK_RUNNING)
@@ -504,6 +563,27 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         ctrd_process_clear(&task);
         if (r < 0)
                 goto fail;
+        if (req->lazy) {
+                /* Last: once the source hears this, it ends its copy, and this
+                 * one is the only one left.  Any failure before unwinds it. */
+                bool maybe_delivered = false;
+                r = cryo_lazy_send_done(
+                        req->lazy->page_server.address, req->lazy->page_server.port,
+                        cryo_json_str(cryo_json_get(ck->manifest, "lazy_pages"), "token", ""), 30,
+                        &maybe_delivered, err);
+                if (r < 0 && !maybe_delivered) {
+                        /* The source resumes when it hears nothing: one copy only. */
+                        (void) cryo_error_prefix(
+                                err, "the restored container %s was removed, the source resumes", rs.id);
+                        goto fail;
+                }
+                if (r < 0) {
+                        (void) cryo_error_prefix(
+                                err, "the source may have ended: the restored container %s (pid %u) runs on",
+                                rs.id, pid);
+                        goto out;
+                }
+        }
 
         json_object_object_add(result, "id", json_object_new_string(rs.id));
         json_object_object_add(result, "namespace", json_object_new_string(rs.ns));
