@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -63,13 +64,13 @@ static void *run(void *userdata) {
                 pthread_mutex_lock(&wb->lock);
                 struct timespec until;
                 clock_gettime(CLOCK_MONOTONIC, &until);
-                until.tv_nsec += INTERVAL_MSEC * 1000000L;
-                if (until.tv_nsec >= 1000000000L) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000L;
-                }
-                while (!wb->stop && pthread_cond_timedwait(&wb->wake, &wb->lock, &until) != ETIMEDOUT)
-                        ;
+                uint64_t ns = (uint64_t) until.tv_nsec + INTERVAL_MSEC * 1000000ull;
+                until.tv_sec += (time_t) (ns / 1000000000u);
+                until.tv_nsec = (long) (ns % 1000000000u);
+                /* One wait per round: a wake-up, a timeout or an error all
+                 * mean "look again" (or stop). */
+                if (!wb->stop)
+                        (void) pthread_cond_timedwait(&wb->wake, &wb->lock, &until);
         }
         pthread_mutex_unlock(&wb->lock);
         return NULL;
