@@ -6,6 +6,7 @@
 # containerd, so the copy gets a new id.  See docs/migration.md.
 
 source "$CRYO_TOP/tests/lib/images.sh"
+source "${CRYO_TOP:-$(dirname "${BASH_SOURCE[0]}")/../..}/tests/lib/lazy.sh"
 source "$CRYO_TOP/tests/lib/containerd.sh"
 
 # Our own namespace: other containerd tests may run on this machine.
@@ -183,25 +184,7 @@ test_lazy_container_target_gone_source_resumes() {
         src=$(ctr_task_pid lm3)
         port=$(_free_port)
         _lazy_dump_bg lm3 "$port" --lazy-timeout 5
-        python3 - "$port" <<'PY' || fail "fake target"
-import socket, sys, time
-port = int(sys.argv[1])
-socket.create_connection(("127.0.0.1", port), timeout=10).close()
-deadline = time.time() + 30
-while True:
-    try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.sendall(b"CRYO-LAZY-DONE 0123456789abcdef0123456789abcdef\n")
-        answer = s.makefile().readline().strip()
-        if answer:
-            break
-    except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
-        pass
-    if time.time() > deadline:
-        raise SystemExit("the source never answered")
-    time.sleep(0.1)
-assert answer == "NO", answer
-PY
+        lazy_fake_target "$port"
         if wait "$DUMP_JOB"; then
                 fail "the lazy dump succeeded without a target: $(cat "$TEST_SCRATCH/dump.out")"
         fi

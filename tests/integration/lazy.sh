@@ -6,6 +6,7 @@
 # holds the original pids.  See docs/migration.md.
 
 source "${CRYO_TOP:-$(dirname "${BASH_SOURCE[0]}")/../..}/tests/lib/workloads.sh"
+source "${CRYO_TOP:-$(dirname "${BASH_SOURCE[0]}")/../..}/tests/lib/lazy.sh"
 
 _need_lazy() {
         need_root
@@ -187,27 +188,7 @@ test_lazy_target_gone_source_survives() {
 
         # A "target" that connects to the page server and leaves at once,
         # then a confirmation with the wrong token: both refused.
-        python3 - "$port" <<'PY' || fail "fake target"
-import socket, sys, time
-port = int(sys.argv[1])
-socket.create_connection(("127.0.0.1", port), timeout=10).close()
-deadline = time.time() + 30
-while True:
-    # Refused until the source listens for the confirmation; reset if
-    # CRIU's page server still had it queued.
-    try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.sendall(b"CRYO-LAZY-DONE 0123456789abcdef0123456789abcdef\n")
-        answer = s.makefile().readline().strip()
-        if answer:
-            break
-    except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
-        pass
-    if time.time() > deadline:
-        raise SystemExit("the source never answered")
-    time.sleep(0.1)
-assert answer == "NO", answer
-PY
+        lazy_fake_target "$port"
         if wait "$DUMP_JOB"; then
                 fail "the lazy dump succeeded without a target: $(cat "$TEST_SCRATCH/dump.out")"
         fi
