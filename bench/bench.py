@@ -33,6 +33,7 @@ import glob
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -1138,7 +1139,16 @@ def main_runs(args, tools, wls, deadline, between):
                 c.status = ("not run: no compression, so the same bytes and cost as the random row "
                             "(--full-matrix runs it)")
             cells[c.key()] = c
-    todo = [cells[(t.id, wl.name)] for wl in wls for t in active if cells[(t.id, wl.name)].status == "ok"]
+    # Tools run in a shuffled order within each workload (seeded, so a run
+    # can be repeated): on this kind of VM, memory just freed is slow to
+    # allocate again, which penalises whichever tool comes right after a
+    # big free; a fixed order would always hand that to the same tool.
+    rng = random.Random(args.seed)
+    todo = []
+    for wl in wls:
+        group = [cells[(t.id, wl.name)] for t in active if cells[(t.id, wl.name)].status == "ok"]
+        rng.shuffle(group)
+        todo += group
     PROGRESS["total"] = len(todo) * args.runs
     say(f"\n== runs ({len(wls)} workloads × {len(active)} tools × up to {args.runs} runs; "
         f"limit {args.max_minutes:g} min: pass 1 covers every cell, repeats fill the time left)")
@@ -1152,7 +1162,9 @@ def main_runs(args, tools, wls, deadline, between):
     between()
     PROGRESS["total"] = PROGRESS["done"] + sum(args.runs - 1 for c in todo if c.status == "ok")
     for i in range(1, args.runs):
-        for c in sorted(todo, key=lambda c: c.elapsed / max(1, c.attempts)):
+        order = todo[:]
+        rng.shuffle(order)
+        for c in sorted(order, key=lambda c: round(c.elapsed / max(1, c.attempts), 1)):
             if c.status != "ok" or c.attempts != i:
                 continue
             est = c.elapsed / i
@@ -1846,6 +1858,8 @@ def parse_args(argv):
     p.add_argument("--cryo", help=argparse.SUPPRESS)
     p.add_argument("--memhog", help=argparse.SUPPRESS)
     p.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    p.add_argument("--seed", type=int, default=1,
+                   help="seed of the shuffled tool order within each workload (default 1)")
     a = p.parse_args(argv)
     a.argv = [x for x in argv if not x.startswith(("--cryo", "--memhog"))
               and x not in (a.cryo, a.memhog)]
