@@ -23,10 +23,6 @@ _status_is() {
         [ "$(ctr_task_status "$1")" = "$2" ]
 }
 
-_free_port() {
-        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 _assert_err() {
         grep -qiE -- "$1" "$TEST_SCRATCH/err" || fail "stderr does not match /$1/: $(cat "$TEST_SCRATCH/err")"
         echo "ok /$1/: $(cat "$TEST_SCRATCH/err")"
@@ -63,28 +59,16 @@ _not_stopped() {
         fi
 }
 
-# _lazy_dump_bg ID PORT [FLAGS...]: the lazy dump in the background
-# (DUMP_JOB); waits for the checkpoint path it prints (CK).
+# _lazy_dump_bg ID PORT [FLAGS...]: the lazy dump of container ID, in the background.
 _lazy_dump_bg() {
         local id=$1 port=$2
         shift 2
-        "$CRYO" dump --type containerd --namespace "$CTR_NS" --id "$id" --dir "$TEST_SCRATCH/ck" \
-                --lazy-pages --page-server "127.0.0.1:$port" "$@" \
-                >"$TEST_SCRATCH/dump.out" 2>"$TEST_SCRATCH/dump.err" &
-        DUMP_JOB=$!
-        echo "$DUMP_JOB" >>"$TEST_SCRATCH/.dump-jobs"
-        WAIT_TIMEOUT=60 wait_for test -s "$TEST_SCRATCH/dump.out" ||
-                fail "the lazy dump printed no checkpoint: $(cat "$TEST_SCRATCH/dump.err")"
-        CK=$(head -n 1 "$TEST_SCRATCH/dump.out")
-        [ -d "$CK" ] || fail "lazy dump printed '$CK', not a directory"
+        lazy_dump_bg "$port" --type containerd --namespace "$CTR_NS" --id "$id" --dir "$TEST_SCRATCH/ck" "$@"
 }
 
 cleanup() {
         local p
-        for p in $(cat "$TEST_SCRATCH/.dump-jobs" 2>/dev/null); do
-                pkill -KILL -P "$p" -x criu 2>/dev/null || true
-                kill -KILL "$p" 2>/dev/null || true
-        done
+        lazy_stop_dump_jobs
         for p in $(cat "$TEST_SCRATCH/.docker" 2>/dev/null); do
                 docker rm -f "$p" >/dev/null 2>&1 || true
         done
@@ -97,7 +81,7 @@ test_lazy_container_migration() {
         _mem_verify lm1
         local port src
         src=$(ctr_task_pid lm1)
-        port=$(_free_port)
+        port=$(lazy_free_port)
         _lazy_dump_bg lm1 "$port" --lazy-timeout 120
 
         "$CRYO" inspect --verify "$CK" >"$TEST_SCRATCH/inspect.out"
@@ -142,7 +126,7 @@ test_lazy_container_no_target_source_runs_on() {
         _mem_start lm2 32
         local port src
         src=$(ctr_task_pid lm2)
-        port=$(_free_port)
+        port=$(lazy_free_port)
         _lazy_dump_bg lm2 "$port" --lazy-timeout 5
         cp -a "$CK" "$TEST_SCRATCH/copy"
         if wait "$DUMP_JOB"; then
@@ -182,7 +166,7 @@ test_lazy_container_target_gone_source_resumes() {
         _mem_start lm3 32
         local port src
         src=$(ctr_task_pid lm3)
-        port=$(_free_port)
+        port=$(lazy_free_port)
         _lazy_dump_bg lm3 "$port" --lazy-timeout 5
         lazy_fake_target "$port"
         if wait "$DUMP_JOB"; then
@@ -201,7 +185,7 @@ test_lazy_container_interrupted_source_runs_on() {
         _mem_start lm4 32
         local port rc=0 src
         src=$(ctr_task_pid lm4)
-        port=$(_free_port)
+        port=$(lazy_free_port)
         _lazy_dump_bg lm4 "$port" --lazy-timeout 300
         kill -INT "$DUMP_JOB"
         WAIT_TIMEOUT=20 wait_for sh -c "! kill -0 $DUMP_JOB 2>/dev/null" || fail "cryo did not stop on SIGINT"
@@ -228,7 +212,7 @@ test_lazy_docker_container_into_containerd() {
         id=$(docker inspect -f '{{.Id}}' cryo-it-lazy-d1)
         src=$(docker inspect -f '{{.State.Pid}}' cryo-it-lazy-d1)
         WAIT_TIMEOUT=60 wait_for test -s "/proc/$src/root/status" || fail "wl-memory did not start"
-        port=$(_free_port)
+        port=$(lazy_free_port)
 
         expect_fail "lazy dump as --type docker" "$CRYO" dump --type docker --id cryo-it-lazy-d1 \
                 --dir "$TEST_SCRATCH/ck" --lazy-pages --page-server "127.0.0.1:$port"

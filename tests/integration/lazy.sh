@@ -28,11 +28,6 @@ _ck_digest() {
         (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum
 }
 
-# A free TCP port on 127.0.0.1.
-_free_port() {
-        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # _ns_start SIZE_MB: wl-memory as pid 1 of a new pid namespace; sets NS_UNSHARE
 # (our child, the namespace's parent outside) and NS_PID (the host pid).
 _ns_start() {
@@ -58,29 +53,16 @@ _ns_verify() {
         echo "pid $1: $(cat "$dir/result")"
 }
 
-# _lazy_dump_bg PORT [FLAGS...]: starts the lazy dump of $NS_PID in the
-# background (DUMP_JOB), waits for the checkpoint path it prints (CK).
+# _lazy_dump_bg PORT [FLAGS...]: the lazy dump of $NS_PID, in the background.
 _lazy_dump_bg() {
         local port=$1
         shift
-        "$CRYO" dump --type process --pid "$NS_PID" --dir "$TEST_SCRATCH/ck" --lazy-pages \
-                --page-server "127.0.0.1:$port" "$@" >"$TEST_SCRATCH/dump.out" 2>"$TEST_SCRATCH/dump.err" &
-        DUMP_JOB=$!
-        echo "$DUMP_JOB" >>"$TEST_SCRATCH/.dump-jobs"
-        WAIT_TIMEOUT=60 wait_for test -s "$TEST_SCRATCH/dump.out" ||
-                fail "the lazy dump printed no checkpoint: $(cat "$TEST_SCRATCH/dump.err")"
-        CK=$(head -n 1 "$TEST_SCRATCH/dump.out")
-        [ -d "$CK" ] || fail "lazy dump printed '$CK', not a directory"
+        lazy_dump_bg "$port" --type process --pid "$NS_PID" --dir "$TEST_SCRATCH/ck" "$@"
 }
 
 cleanup() {
         local p
-        # A lazy dump left serving by a failed test: its CRIU first (it would
-        # wait for a target until its timeout), then cryo.
-        for p in $(cat "$TEST_SCRATCH/.dump-jobs" 2>/dev/null); do
-                pkill -KILL -P "$p" -x criu 2>/dev/null || true
-                kill -KILL "$p" 2>/dev/null || true
-        done
+        lazy_stop_dump_jobs
         for p in $(cat "$TEST_SCRATCH/.ns-pids" 2>/dev/null); do
                 [ "$(cat "/proc/$p/comm" 2>/dev/null)" = wl-memory ] && kill -KILL "$p" 2>/dev/null || true
         done
@@ -92,7 +74,7 @@ test_lazy_migration() {
         _ns_start 128
         _ns_verify "$NS_PID"
         local port src=$NS_PID
-        port=$(_free_port)
+        port=$(lazy_free_port)
         _lazy_dump_bg "$port" --lazy-timeout 120
 
         # The checkpoint says what it is, and holds what it lists.
@@ -127,7 +109,7 @@ test_lazy_errors() {
         _need_lazy
         _ns_start 32
         local port src=$NS_PID
-        port=$(_free_port)
+        port=$(lazy_free_port)
 
         # Post-copy is for process trees that end on the source.
         expect_fail "lazy dump with --leave-running" "$CRYO" dump --type process --pid "$src" \
@@ -183,7 +165,7 @@ test_lazy_target_gone_source_survives() {
         _need_lazy
         _ns_start 32
         local port src=$NS_PID
-        port=$(_free_port)
+        port=$(lazy_free_port)
         _lazy_dump_bg "$port" --lazy-timeout 5
 
         # A "target" that connects to the page server and leaves at once,
@@ -205,7 +187,7 @@ test_lazy_interrupted_source_runs_on() {
         _need_lazy
         _ns_start 64
         local port rc=0 state
-        port=$(_free_port)
+        port=$(lazy_free_port)
         _lazy_dump_bg "$port" --lazy-timeout 300
         kill -INT "$DUMP_JOB"
         WAIT_TIMEOUT=20 wait_for sh -c "! kill -0 $DUMP_JOB 2>/dev/null" || fail "cryo did not stop on SIGINT"
