@@ -296,7 +296,6 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                         (void) fs_rm_rf(ck->path);
                         return r;
                 }
-                cryo_stats_add(&ck->stats, CRYO_PHASE_TOTAL, cryo_now_usec() - start, 0);
         }
 
         /* The manifest's total ends before the commit; the caller's includes it. */
