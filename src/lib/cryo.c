@@ -215,6 +215,12 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                 root = archive_dir;
                 flags |= CKPT_CREATE_SCRATCH;
         }
+        if (req->lazy)
+                /* Without its source's page server it restores nothing: a
+                 * crash loses the source, and so the checkpoint, whatever
+                 * was synced.  Not syncing keeps the fsyncs out of the
+                 * downtime. */
+                flags |= CKPT_CREATE_VOLATILE;
         r = ckpt_create(root, name, plugin->name, flags, &ck, err);
         /* Default names have one-second resolution: a second dump within
          * the same second gets a suffix.  A name the user gave is theirs. */

@@ -91,6 +91,9 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 assert m["lazy_pages"]["pages_included"] is False, m.get("lazy_pages")
 assert len(m["lazy_pages"]["token"]) == 32
+# cryo froze the cgroup itself at CRIU's pre-dump notification (through
+# cryo-criu-hook), instead of CRIU's 100 ms freezer steps.
+assert "freeze" in m["stats"]["phases"], m["stats"]["phases"]
 EOF
         # The source is held until the target confirms.
         pid_alive "$src" || fail "the source died before the target fetched its pages"

@@ -227,6 +227,8 @@ int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct 
         _cleanup_close_ int conf_fd = -1;
         if (req->lazy) {
                 r = engine_lazy_pages_start(req, &lazy, err);
+                if (r >= 0)
+                        r = engine_lazy_pages_ready(lazy, err);
                 if (r < 0)
                         return r;
                 r = set_config(c, "lazy-pages\n", &conf_fd, err);

@@ -149,8 +149,12 @@ void engine_lazy_dump_free(struct engine_lazy_dump *l);
  * Uses req->images_fd, work_fd, opts and lazy.
  */
 struct engine_lazy_pages;
+/* Starts it and returns at once; engine_lazy_pages_ready() waits until it
+ * listens (or explains why it died), and must return 0 before the restore
+ * starts.  CRIU's start-up (kernel probing) overlaps the caller's work. */
 int engine_lazy_pages_start(const struct engine_restore_request *req, struct engine_lazy_pages **out,
                             struct cryo_error **err);
+int engine_lazy_pages_ready(struct engine_lazy_pages *d, struct cryo_error **err);
 /* Waits for every page to arrive; on failure kills the restored tree `pid`. */
 int engine_lazy_pages_wait(struct engine_lazy_pages *d, pid_t pid, struct cryo_error **err);
 /* After a failed restore: if the daemon failed too, its cause (it could not

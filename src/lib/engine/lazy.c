@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,6 +45,10 @@
 
 #define LAZY_PAGES_LOG    ENGINE_LAZY_PAGES_LOG
 #define DEFAULT_LOG_LEVEL 4
+/* The lazy dump's log is written while the tree stands still, and at 4
+ * CRIU lists every page pipe: ~10,000 lines for 2 GiB, ~40 ms of the
+ * downtime here.  At 3 it still has every step and error. */
+#define LAZY_DUMP_LOG_LEVEL 3
 
 /* CRIU's lazy page server sizes its pipes to PIPE_MAX_SIZE pages, which
  * the kernel rounds up to 1024 pages.  Without CAP_SYS_RESOURCE that needs
@@ -59,11 +64,18 @@ struct engine_lazy_dump {
         uint64_t log_off;
         bool connected;
         char *freeze_cgroup; /* a container's freezer cgroup, or NULL */
+        /* It was running when the dump started: whatever freezer state
+         * CRIU leaves behind (FROZEN, if cryo froze it first), thaw it. */
+        bool thaw_at_end;
 };
 
 struct engine_lazy_pages {
         pid_t pid;
         int work_fd;
+        /* Until it is ready: its status pipe, and the images directory it
+         * opens by /proc/<cryo>/fd path while it starts. */
+        int status_fd;
+        int images_fd;
 };
 
 /* argv of at most this many entries, each owned.  A Docker container on
@@ -135,12 +147,12 @@ static int command_failure(struct cryo_error **err, const char *what, int status
 }
 
 /*
- * Starts `criu ARGV... --status-fd N` and waits until it reports ready
- * (a byte on the status pipe).  If it exits first, the failure is
- * explained from its log.
+ * Starts `criu ARGV... --status-fd N`; *status_fd is the reading end, where
+ * a byte says it is ready.  Nothing waits here: the caller may do other
+ * work while CRIU starts up (its kernel probing alone takes tens of ms).
  */
-static int spawn_until_ready(struct argv *a, const char *what, int work_fd, const char *log_name, pid_t *out,
-                             struct cryo_error **err) {
+static int spawn_criu(struct argv *a, char *const *envp, const char *what, pid_t *out, int *status_fd,
+                      struct cryo_error **err) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return cryo_error_errno(err, errno, "pipe");
@@ -152,7 +164,7 @@ static int spawn_until_ready(struct argv *a, const char *what, int work_fd, cons
         if (a->full)
                 return cryo_error_set(err, E2BIG, "more than %d arguments for criu %s", ARGV_MAX, what);
 
-        _cleanup_child_ pid_t pid = fork();
+        pid_t pid = fork();
         if (pid < 0)
                 return cryo_error_errno(err, errno, "cannot start criu");
         if (pid == 0) {
@@ -164,31 +176,36 @@ static int spawn_until_ready(struct argv *a, const char *what, int work_fd, cons
                         dup2(null, STDERR_FILENO);
                 }
                 fcntl(wfd, F_SETFD, 0);
-                execvp("criu", a->v);
+                execvpe("criu", a->v, envp ? envp : environ);
                 _exit(127);
         }
-        close(steal_fd(&wfd));
+        *out = pid;
+        *status_fd = steal_fd(&rfd);
+        return 0;
+}
 
+/* Waits for the ready byte of spawn_criu()'s child *pid.  If it exits
+ * first, it is reaped (*pid = 0) and the failure explained from its log. */
+static int await_ready(pid_t *pid, int status_fd, const char *what, int work_fd, const char *log_name,
+                       struct cryo_error **err) {
         char c;
         ssize_t n;
-        while ((n = read(rfd, &c, 1)) < 0 && errno == EINTR)
+        while ((n = read(status_fd, &c, 1)) < 0 && errno == EINTR)
                 ;
-        if (n == 1) {
-                *out = steal_fd(&pid); /* a pid, not an fd: the same hand-over */
+        if (n == 1)
                 return 0;
-        }
         /* It closed the pipe without a word: it failed (or could not run). */
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        while (waitpid(*pid, &status, 0) < 0 && errno == EINTR)
                 ;
-        pid = 0;
+        *pid = 0;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
                 return cryo_error_set(err, ENOENT, "cannot run criu: is it installed?");
         return command_failure(err, what, status, work_fd, log_name);
 }
 
 static void add_options(struct argv *a, const struct engine_options *o, const char *log_name) {
-        int level = o->log_level > 0 ? o->log_level : DEFAULT_LOG_LEVEL;
+        int level = o->log_level > 0 ? o->log_level : LAZY_DUMP_LOG_LEVEL;
         argv_add(a, "-o");
         argv_add(a, "%s", log_name);
         /* Level 3 at least: "Accepted connection" (info) is how cryo knows
@@ -228,11 +245,11 @@ static void add_options(struct argv *a, const struct engine_options *o, const ch
  *   criu_local_set_empty_ns         --empty-ns net (the only one the
  *                                   command line has; others are refused)
  *   criu_local_set_network_lock     --network-lock skip
- *   notify callback (before_seize)  none: the command reports "pre-dump"
- *                                   to an action script only.  Not needed:
- *                                   CRIU freezes the cgroup itself then, in
- *                                   its 100 ms steps (the container plugin
- *                                   says the same of a failed freeze).
+ *   notify callback (before_seize)  --action-script cryo-criu-hook, which
+ *                                   tells cryo at "pre-dump" through a FIFO
+ *                                   and waits (pre_dump_hook below).
+ *                                   Without the helper, CRIU freezes the
+ *                                   cgroup itself, in its 100 ms steps.
  *   criu_local_set_orphan_pts_master  none: CRIU 4.2.1 has it in RPC only.
  *                                   It concerns a pty whose master is
  *                                   outside (a container started with a
@@ -308,6 +325,104 @@ static void stop_criu(struct engine_lazy_dump *l) {
         }
 }
 
+/*
+ * The "pre-dump" notification of a `criu dump` command: CRIU runs its
+ * action script (cryo-criu-hook) there, which writes a byte to the FIFO
+ * "pre-dump" in the work directory and waits for one on "pre-dump.done".
+ * cryo holds both FIFOs open for reading and writing, so that the helper's
+ * non-blocking opens find the other end, and its read sees end of file
+ * rather than hanging if cryo is gone.
+ */
+struct pre_dump_hook {
+        int ask_fd;
+        int done_fd;
+        char *env[2];
+};
+
+static void pre_dump_hook_clear(struct pre_dump_hook *h) {
+        cryo_closep(&h->ask_fd);
+        cryo_closep(&h->done_fd);
+        free(h->env[0]);
+        h->env[0] = NULL;
+}
+
+/* 0 and h->env set up, or 0 with no hook (no helper installed). */
+static int pre_dump_hook_prepare(struct pre_dump_hook *h, int work_fd, struct argv *a, struct cryo_error **err) {
+        _cleanup_free_ char *helper = fs_sibling_program("cryo-criu-hook");
+        if (!helper)
+                return 0;
+        if (mkfifoat(work_fd, "pre-dump", 0600) < 0 || mkfifoat(work_fd, "pre-dump.done", 0600) < 0)
+                return cryo_error_errno(err, errno, "cannot create the pre-dump FIFOs");
+        /* O_RDWR on a FIFO does not wait for a peer (Linux). */
+        h->ask_fd = openat(work_fd, "pre-dump", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        h->done_fd = openat(work_fd, "pre-dump.done", O_RDWR | O_CLOEXEC);
+        if (h->ask_fd < 0 || h->done_fd < 0)
+                return cryo_error_errno(err, errno, "cannot open the pre-dump FIFOs");
+        if (asprintf(&h->env[0], "CRYO_HOOK_DIR=/proc/%d/fd/%d", getpid(), work_fd) < 0) {
+                h->env[0] = NULL;
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        }
+        argv_add(a, "--action-script");
+        argv_add(a, "%s", helper);
+        return 0;
+}
+
+/* environ plus the hook's variable, for the criu command; NULL = environ. */
+static char **pre_dump_hook_environ(const struct pre_dump_hook *h) {
+        if (!h->env[0])
+                return NULL;
+        size_t n = 0;
+        while (environ[n])
+                n++;
+        char **envp = calloc(n + 2, sizeof(char *));
+        if (!envp)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                envp[i] = environ[i];
+        envp[n] = h->env[0];
+        return envp;
+}
+
+/* Until CRIU reports ready (or ends): answers its pre-dump notification by
+ * calling before_seize() first.  Then the ready byte is next on status_fd. */
+static void serve_pre_dump(const struct pre_dump_hook *h, int status_fd, const struct engine_dump_request *req) {
+        if (h->ask_fd < 0)
+                return;
+        struct pollfd p[2] = {{.fd = status_fd, .events = POLLIN}, {.fd = h->ask_fd, .events = POLLIN}};
+        for (;;) {
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return;
+                }
+                if (p[1].revents & POLLIN) {
+                        char c;
+                        if (read(h->ask_fd, &c, 1) == 1) {
+                                if (req->before_seize)
+                                        req->before_seize(req->before_seize_arg);
+                                (void) !write(h->done_fd, "d", 1);
+                        }
+                }
+                if (p[0].revents)
+                        return;
+        }
+}
+
+/* Is the freezer of cgroup `path` thawed (a running container)? */
+static bool cgroup_thawed(const char *path) {
+        char buf[32] = "";
+        _cleanup_close_ int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+                return false;
+        _cleanup_close_ int fd = openat(dir, "freezer.state", O_RDONLY | O_CLOEXEC);
+        bool v2 = fd < 0;
+        if (v2)
+                fd = openat(dir, "cgroup.freeze", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || read(fd, buf, sizeof(buf) - 1) <= 0)
+                return false;
+        return v2 ? buf[0] == '0' : !strncmp(buf, "THAWED", 6);
+}
+
 int engine_lazy_dump_start(const struct engine_dump_request *req, struct cryo_stats *stats,
                            struct cryo_error **err) {
         struct engine_lazy_request *lazy = req->lazy;
@@ -349,12 +464,31 @@ int engine_lazy_dump_start(const struct engine_dump_request *req, struct cryo_st
         argv_add(&a, "--port");
         argv_add(&a, "%d", lazy->port);
 
+        _cleanup_(pre_dump_hook_clear) struct pre_dump_hook hook = {.ask_fd = -1, .done_fd = -1};
+        if (req->before_seize && req->freeze_cgroup) {
+                r = pre_dump_hook_prepare(&hook, lazy->work_fd, &a, err);
+                if (r < 0) {
+                        argv_free(&a);
+                        return r;
+                }
+        }
+        _cleanup_free_ char **envp = pre_dump_hook_environ(&hook);
+        bool thaw_at_end = req->freeze_cgroup && cgroup_thawed(req->freeze_cgroup);
+
         uint64_t start = cryo_now_usec();
         pid_t pid = 0;
-        r = spawn_until_ready(&a, "dump", lazy->work_fd, CRYO_DUMP_LOG, &pid, err);
+        _cleanup_close_ int status_fd = -1;
+        r = hook.env[0] && !envp ? cryo_error_set(err, ENOMEM, "out of memory")
+                                 : spawn_criu(&a, envp, "dump", &pid, &status_fd, err);
         argv_free(&a);
+        if (r >= 0) {
+                serve_pre_dump(&hook, status_fd, req);
+                r = await_ready(&pid, status_fd, "dump", lazy->work_fd, CRYO_DUMP_LOG, err);
+        }
         if (r < 0) {
-                /* A failed CRIU thaws what it froze; one that died cannot. */
+                /* A failed CRIU thaws what it froze (or puts back the
+                 * FROZEN it found, when cryo froze first); one that died
+                 * cannot. */
                 thaw_cgroup(req->freeze_cgroup);
                 return r;
         }
@@ -378,6 +512,7 @@ int engine_lazy_dump_start(const struct engine_dump_request *req, struct cryo_st
                 return cryo_error_set(err, ENOMEM, "out of memory");
         }
         l->work_fd = lazy->work_fd;
+        l->thaw_at_end = thaw_at_end;
         l->log_fd = openat(lazy->work_fd, CRYO_DUMP_LOG, O_RDONLY | O_CLOEXEC);
         l->pid = steal_fd(&owned);
         lazy->serving = l;
@@ -442,6 +577,11 @@ int engine_lazy_dump_wait(struct engine_lazy_dump *l, unsigned timeout_sec,
                 nanosleep(&ts, NULL);
         }
         l->pid = 0;
+        if (l->thaw_at_end)
+                /* CRIU put back the state it found: FROZEN, if cryo froze
+                 * the cgroup before it (pre_dump_hook); the tree, stopped
+                 * by signal now, is resumed or ended by the caller. */
+                thaw_cgroup(l->freeze_cgroup);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 (void) command_failure(err, "page server", status, l->work_fd, CRYO_DUMP_LOG);
                 return cryo_error_prefix(err, "post-copy migration failed, the source was resumed");
@@ -489,6 +629,17 @@ int engine_lazy_pages_start(const struct engine_restore_request *req, struct eng
         if (!lazy->address || !*lazy->address || lazy->port <= 0 || lazy->port > 65535)
                 return cryo_error_set(err, EINVAL,
                                       "a post-copy restore needs the source's page server (ADDRESS:PORT)");
+        _cleanup_lazy_pages_ struct engine_lazy_pages *d = calloc(1, sizeof(*d));
+        if (!d)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        d->status_fd = -1;
+        /* Its own copies: the daemon opens them by number while it starts,
+         * after this returns, and its log is read after a failure, when the
+         * caller may have closed its descriptors already. */
+        d->work_fd = fcntl(req->work_fd, F_DUPFD_CLOEXEC, 3);
+        d->images_fd = fcntl(req->images_fd, F_DUPFD_CLOEXEC, 3);
+        if (d->work_fd < 0 || d->images_fd < 0)
+                return cryo_error_errno(err, errno, "cannot keep the lazy-pages directories");
         pid_t self = getpid();
         struct argv a = {0};
         argv_add(&a, "criu");
@@ -499,32 +650,27 @@ int engine_lazy_pages_start(const struct engine_restore_request *req, struct eng
         argv_add(&a, "--port");
         argv_add(&a, "%d", lazy->port);
         argv_add(&a, "-D");
-        argv_add(&a, "/proc/%d/fd/%d", self, req->images_fd);
+        argv_add(&a, "/proc/%d/fd/%d", self, d->images_fd);
         argv_add(&a, "-W");
-        argv_add(&a, "/proc/%d/fd/%d", self, req->work_fd);
+        argv_add(&a, "/proc/%d/fd/%d", self, d->work_fd);
         argv_add(&a, "-o");
         argv_add(&a, LAZY_PAGES_LOG);
         argv_add(&a, "-v%d", req->opts->log_level > 0 ? req->opts->log_level : DEFAULT_LOG_LEVEL);
-        pid_t pid = 0;
-        int r = spawn_until_ready(&a, "lazy-pages daemon", req->work_fd, LAZY_PAGES_LOG, &pid, err);
+        int r = spawn_criu(&a, NULL, "lazy-pages daemon", &d->pid, &d->status_fd, err);
         argv_free(&a);
         if (r < 0)
                 return r;
-        _cleanup_child_ pid_t owned = pid;
-        struct engine_lazy_pages *d = calloc(1, sizeof(*d));
-        if (!d)
-                return cryo_error_set(err, ENOMEM, "out of memory");
-        /* Its own copy: the log is read after a failure, when the caller
-         * may have closed its descriptor already. */
-        d->work_fd = fcntl(req->work_fd, F_DUPFD_CLOEXEC, 3);
-        if (d->work_fd < 0) {
-                int e = errno;
-                free(d);
-                return cryo_error_errno(err, e, "cannot keep the lazy-pages work directory");
-        }
-        d->pid = steal_fd(&owned);
-        *out = d;
+        *out = steal_pointer(&d);
         return 0;
+}
+
+int engine_lazy_pages_ready(struct engine_lazy_pages *d, struct cryo_error **err) {
+        if (d->status_fd < 0)
+                return d->pid > 0 ? 0 : cryo_error_set(err, ESRCH, "the lazy-pages daemon is gone");
+        int r = await_ready(&d->pid, d->status_fd, "lazy-pages daemon", d->work_fd, LAZY_PAGES_LOG, err);
+        cryo_closep(&d->status_fd);
+        cryo_closep(&d->images_fd);
+        return r;
 }
 
 static void kill_tree(pid_t root) {
@@ -580,5 +726,7 @@ void engine_lazy_pages_free(struct engine_lazy_pages *d) {
                 return;
         cryo_child_killp(&d->pid);
         cryo_closep(&d->work_fd);
+        cryo_closep(&d->status_fd);
+        cryo_closep(&d->images_fd);
         free(d);
 }

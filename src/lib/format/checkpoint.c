@@ -99,7 +99,8 @@ int ckpt_create(const char *root, const char *name, const char *type, unsigned f
         json_object_object_add(ck->manifest, "name", json_object_new_string(name));
         json_object_object_add(ck->manifest, "created", json_object_new_string(created));
         json_object_object_add(ck->manifest, "host", ckpt_host_info());
-        if (!(flags & CKPT_CREATE_SCRATCH)) {
+        ck->durable = !(flags & (CKPT_CREATE_SCRATCH | CKPT_CREATE_VOLATILE));
+        if (ck->durable) {
                 r = writeback_start(ck->dirfd, &ck->writeback, err);
                 if (r < 0)
                         return r;
@@ -244,13 +245,14 @@ int ckpt_seal(struct cryo_checkpoint *ck, bool durable, struct cryo_error **err)
 }
 
 int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err) {
-        int r = ckpt_seal(ck, true, err);
+        int r = ckpt_seal(ck, ck->durable, err);
         if (r < 0)
                 return r;
         if (renameat2(AT_FDCWD, ck->path, AT_FDCWD, ck->final_path, RENAME_NOREPLACE) < 0)
                 return cryo_error_errno(err, errno, "cannot move the checkpoint into place at %s",
                                         ck->final_path);
-        fs_sync_parent(ck->final_path);
+        if (ck->durable)
+                fs_sync_parent(ck->final_path);
         free(ck->path);
         ck->path = steal_pointer(&ck->final_path);
         ck->committed = true;

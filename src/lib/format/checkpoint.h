@@ -34,6 +34,7 @@ struct cryo_checkpoint {
          * container's init), ended or resumed once the pages have moved. */
         pid_t lazy_root;
         struct writeback *writeback; /* writer only, durable checkpoints */
+        bool durable;                /* writer only: commit fsyncs it */
 };
 
 enum {
@@ -41,6 +42,10 @@ enum {
          * (checksums, manifest) and then copied elsewhere, e.g. into an
          * archive, and removed.  No write-back, no fsync. */
         CKPT_CREATE_SCRATCH = 1u << 0,
+        /* Committed in place but never synced: a checkpoint that is worth
+         * nothing after a crash anyway, e.g. a post-copy checkpoint, whose
+         * pages only its source's page server holds. */
+        CKPT_CREATE_VOLATILE = 1u << 1,
 };
 
 enum ckpt_verify {
@@ -54,7 +59,8 @@ int ckpt_create(const char *root, const char *name, const char *type, unsigned f
 /* Checksums every file into the manifest and writes it; `durable` also
  * fsyncs the tree.  The checkpoint stays where it is. */
 int ckpt_seal(struct cryo_checkpoint *ck, bool durable, struct cryo_error **err);
-/* Seals durably and renames the checkpoint into place. */
+/* Seals (durably unless CKPT_CREATE_VOLATILE) and renames the checkpoint
+ * into place. */
 int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err);
 int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint **out,
               struct cryo_error **err);

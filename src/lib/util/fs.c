@@ -236,6 +236,25 @@ bool fs_is_dir(const char *path) {
         return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+char *fs_sibling_program(const char *name) {
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n <= 0)
+                return NULL;
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (!slash)
+                return errno = ENOENT, NULL;
+        *slash = '\0';
+        char *path = fs_path_join(self, name);
+        if (path && access(path, X_OK) < 0) {
+                int e = errno;
+                free(path);
+                return errno = e, NULL;
+        }
+        return path;
+}
+
 char *fs_path_join(const char *a, const char *b) {
         char *out = NULL;
         size_t la = strlen(a);

@@ -43,6 +43,9 @@ bool fs_is_dir(const char *path);
 DIR *fs_opendir_at(int dirfd);
 /* Joins two path components with exactly one '/'. Returns NULL on ENOMEM. */
 char *fs_path_join(const char *a, const char *b);
+/* The path of the executable `name` installed beside the running program
+ * (cryo's small helpers), or NULL (errno set) if there is none. */
+char *fs_sibling_program(const char *name);
 
 /* For a scratch directory owned by a scope: removes the tree, frees the name.
  * To keep the tree, steal the pointer first. */

@@ -249,23 +249,21 @@ static int build_spec(struct restore *rs, json_object *saved, const char *criu_c
 
         json_object_object_del(spec, "hooks");
         if (spec_private_netns(spec)) {
-                char self[4096];
-                ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-                if (n <= 0)
-                        return cryo_error_errno(err, errno,
-                                                "cannot find cryo's own path for the network hook");
-                self[n] = '\0';
                 /* cryo-netns-up beside cryo starts in a fraction of the time
                  * cryo takes (runc runs it while CRIU waits); else cryo. */
-                char helper[4096 + 32];
-                char *slash = strrchr(self, '/');
-                snprintf(helper, sizeof(helper), "%.*s/cryo-netns-up", slash ? (int) (slash - self) : 1,
-                         slash ? self : ".");
-                bool fast = access(helper, X_OK) == 0;
+                _cleanup_free_ char *helper = fs_sibling_program("cryo-netns-up");
+                char self[4096] = "";
+                if (!helper) {
+                        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+                        if (n <= 0)
+                                return cryo_error_errno(err, errno,
+                                                        "cannot find cryo's own path for the network hook");
+                        self[n] = '\0';
+                }
                 json_object *hook = json_object_new_object();
-                json_object_object_add(hook, "path", json_object_new_string(fast ? helper : self));
+                json_object_object_add(hook, "path", json_object_new_string(helper ? helper : self));
                 json_object *args = json_object_new_array();
-                if (fast)
+                if (helper)
                         json_object_array_add(args, json_object_new_string("cryo-netns-up"));
                 else {
                         json_object_array_add(args, json_object_new_string("cryo"));
@@ -341,15 +339,20 @@ static int make_dirs(struct restore *rs, struct cryo_error **err) {
  * its work dir, and CRIU's restore connects to "lazy-pages.socket"
  * relative to it (criu/uffd.c), so both must be that one directory; the
  * default (runc's own state dir) is not known before the task exists.
+ * Started first thing: its start-up overlaps the snapshot, the container
+ * and the task creation, and create_and_start() waits for it to listen.
  */
-static int start_lazy_pages(struct cryo_checkpoint *ck, const struct cryo_request *req, const char *work,
+static int start_lazy_pages(struct cryo_checkpoint *ck, const struct cryo_request *req, const char *state_dir,
                             struct engine_lazy_pages **daemon, struct cryo_error **err) {
         _cleanup_close_ int images_fd = -1;
         int r = ckpt_open_subdir(ck, CRYO_CRIU_DIR, false, &images_fd, err);
         if (r < 0)
                 return r;
-        /* The daemon opens both by their /proc/<cryo>/fd path when it
-         * starts, and is ready (or failed) once this returns. */
+        _cleanup_free_ char *work = fs_path_join(state_dir, "criu");
+        if (!work)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        if (mkdir(work, 0700) < 0)
+                return cryo_error_errno(err, errno, "cannot create %s", work);
         _cleanup_close_ int work_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (work_fd < 0)
                 return cryo_error_errno(err, errno, "cannot open %s", work);
@@ -359,7 +362,8 @@ static int start_lazy_pages(struct cryo_checkpoint *ck, const struct cryo_reques
                 .opts = &req->criu,
                 .lazy = &req->lazy->page_server,
         };
-        return engine_lazy_pages_start(&lr, daemon, err);
+        r = engine_lazy_pages_start(&lr, daemon, err);
+        return r < 0 ? cryo_error_prefix(err, "post-copy restore") : r;
 }
 
 /* Runs the task creation and start; on a CRIU failure, the restore log in
@@ -375,14 +379,9 @@ static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, cons
         _cleanup_free_ char *fifo = fs_path_join(rs->state_dir, "stdin");
         if (!images || !work || !fifo || asprintf(log_path, "file://%s/stdio.log", rs->data_dir) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
-        if (mkdir(work, 0700) < 0 || mkfifo(fifo, 0600) < 0)
+        /* A post-copy restore's daemon made it already. */
+        if ((!*daemon && mkdir(work, 0700) < 0) || mkfifo(fifo, 0600) < 0)
                 return cryo_error_errno(err, errno, "cannot prepare %s", rs->state_dir);
-        if (req->lazy && !fresh) {
-                /* It must listen before runc's CRIU starts restoring. */
-                int r = start_lazy_pages(ck, req, work, daemon, err);
-                if (r < 0)
-                        return cryo_error_prefix(err, "post-copy restore");
-        }
 
         struct ctrd_runc_options o = *base;
         if (!fresh) {
@@ -410,6 +409,9 @@ static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, cons
                 return cryo_error_prefix(err, "creating the task");
         rs->task_created = true;
 
+        /* It must listen before runc's CRIU starts restoring. */
+        if (*daemon && (r = engine_lazy_pages_ready(*daemon, err)) < 0)
+                return cryo_error_prefix(err, "post-copy restore");
         uint64_t start = cryo_now_usec();
         r = ctrd_task_start(rs->client, rs->id, pid, err);
         cryo_stats_add(&ck->stats, CRYO_PHASE_RESTORE, cryo_now_usec() - start, 0);
@@ -498,6 +500,11 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         r = make_dirs(&rs, err);
         if (r < 0)
                 goto out;
+        if (req->lazy && !fresh) {
+                r = start_lazy_pages(ck, req, rs.state_dir, &daemon, err);
+                if (r < 0)
+                        goto fail;
+        }
         r = ctrd_lease_create(client, NULL, NULL, &rs.lease, err);
         if (r >= 0)
                 r = ctrd_set_lease(client, rs.lease, err);
