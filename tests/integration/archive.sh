@@ -80,6 +80,75 @@ test_dump_to_archive() {
         assert_eq "$(ls -A "$TEST_SCRATCH/imp")" "" "scratch directories after the restores"
 }
 
+# No extraction mount or scratch directory left in cryo's work directory.
+_no_scratch_left() {
+        ! grep -q ' cryo-restore ' /proc/self/mountinfo || fail "a scratch tmpfs is still mounted: $(grep cryo-restore /proc/self/mountinfo)"
+        [ -z "$(ls -d /run/cryo/restore-* 2>/dev/null)" ] || fail "scratch left: $(ls -d /run/cryo/restore-*)"
+}
+
+# An archive file is extracted into a private tmpfs for the restore when
+# memory allows (not into dirty page cache that the kernel then writes
+# back), and the tmpfs is gone afterwards.
+test_archive_restore_extracts_to_tmpfs() {
+        need_root
+        local arc=$TEST_SCRATCH/mem.tar.zst
+        wl_start memory --size-mb 96
+        wl_expect_pass memory
+        "$CRYO" dump --type process --pid "$(wl_pid memory)" --archive "$arc" >/dev/null || fail "dump --archive failed"
+        wl_reap memory
+        "$CRYO" restore --checkpoint-dir "$arc" --dir "$TEST_SCRATCH/root" --json >"$TEST_SCRATCH/restore.json" ||
+                fail "restore from the archive failed"
+        assert_eq "$(jq -r .scratch "$TEST_SCRATCH/restore.json")" tmpfs "where the archive was extracted"
+        wl_assert_running memory
+        wl_expect_pass memory
+        _no_scratch_left
+        assert_eq "$(ls -A "$TEST_SCRATCH/root" 2>/dev/null)" "" "scratch on disk"
+        # cryo inspect of an archive goes the same way
+        "$CRYO" inspect "$arc" >/dev/null || fail "inspect of the archive failed"
+        _no_scratch_left
+}
+
+# A memory cgroup leaves cryo room for 192 MiB of tmpfs, less than the
+# 256 MiB archive: the extraction fills the tmpfs, which is dropped, and
+# the archive is extracted again on disk.  The restore succeeds and leaves
+# nothing behind.
+_memcg=
+test_archive_larger_than_memory_goes_to_disk() {
+        need_root
+        local arc=$TEST_SCRATCH/mem.tar.zst procs limit
+        wl_start memory --size-mb 256
+        wl_expect_pass memory
+        "$CRYO" dump --type process --pid "$(wl_pid memory)" --archive "$arc" >/dev/null || fail "dump --archive failed"
+        wl_reap memory
+        if [ -d /sys/fs/cgroup/memory ]; then
+                _memcg=/sys/fs/cgroup/memory/cryo-test-$$
+                mkdir "$_memcg"
+                echo $((384 << 20)) >"$_memcg/memory.limit_in_bytes"
+        else
+                _memcg=/sys/fs/cgroup/cryo-test-$$
+                mkdir "$_memcg"
+                echo $((384 << 20)) >"$_memcg/memory.max"
+        fi
+        procs=$_memcg/cgroup.procs
+        sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$procs" "$CRYO" restore --checkpoint-dir "$arc" \
+                --dir "$TEST_SCRATCH/root" --json >"$TEST_SCRATCH/restore.json" 2>"$TEST_SCRATCH/err" ||
+                fail "restore from the archive failed: $(cat "$TEST_SCRATCH/err")"
+        assert_eq "$(jq -r .scratch "$TEST_SCRATCH/restore.json")" disk "where the archive was extracted"
+        wl_assert_running memory
+        wl_expect_pass memory
+        _no_scratch_left
+        assert_eq "$(ls -A "$TEST_SCRATCH/root")" "" "scratch on disk after the restore"
+}
+
+cleanup_test_archive_larger_than_memory_goes_to_disk() {
+        local cg
+        for cg in /sys/fs/cgroup/memory/cryo-test-* /sys/fs/cgroup/cryo-test-*; do
+                [ -d "$cg" ] || continue
+                xargs -r kill -9 <"$cg/cgroup.procs" 2>/dev/null || true
+                for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.2; done
+        done
+}
+
 # `cryo dump --archive - | ssh host cryo restore --checkpoint-dir -`, on one
 # host through a file: standard output carries the archive and nothing
 # else, standard input brings it back.

@@ -203,14 +203,14 @@ static int collect_tree(int dirfd, const char *prefix, bool durable, struct file
 int ckpt_seal(struct cryo_checkpoint *ck, bool durable, struct cryo_error **err) {
         if (!ck->writing || ck->committed)
                 return cryo_error_set(err, EINVAL, "checkpoint is not being written");
-        writeback_stop(ck->writeback);
+        _cleanup_(digest_cache_freep) struct digest_cache *early = writeback_stop(ck->writeback);
         ck->writeback = NULL;
 
         uint64_t start = cryo_now_usec(), bytes = 0;
         _cleanup_(file_list_clear) struct file_list list = {0};
         int r = collect_tree(ck->dirfd, "", durable, &list, 0, err);
         if (r >= 0)
-                r = digest_files(ck->dirfd, list.v, list.n, 0, err);
+                r = digest_files(ck->dirfd, list.v, list.n, 0, early, err);
         if (r < 0)
                 return cryo_error_prefix(err, "cannot checksum the checkpoint");
         json_object *files = json_object_new_object();
@@ -328,7 +328,7 @@ int ckpt_verify(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct cryo
                 }
         }
         if (list.n > 0) {
-                int r = digest_files(ck->dirfd, list.v, list.n, 0, err);
+                int r = digest_files(ck->dirfd, list.v, list.n, 0, NULL, err);
                 if (r < 0)
                         return r;
                 for (size_t i = 0; i < list.n; i++) {
@@ -386,7 +386,7 @@ int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint 
 void ckpt_free(struct cryo_checkpoint *ck) {
         if (!ck)
                 return;
-        writeback_stop(ck->writeback);
+        digest_cache_free(writeback_stop(ck->writeback));
         if (ck->dirfd >= 0)
                 close(ck->dirfd);
         if (ck->writing && !ck->committed && ck->path)

@@ -143,10 +143,103 @@ void digest_buffer(const void *data, size_t len, char hex[DIGEST_HEX_LEN + 1]) {
         to_hex(combine(chunks, n), hex);
 }
 
-int digest_files(int dirfd, struct digest_file *files, size_t n, unsigned threads, struct cryo_error **err) {
+struct cache_entry {
+        char *rel;
+        dev_t dev;
+        ino_t ino;
+        size_t n; /* complete chunks hashed, from the start */
+        size_t cap;
+        XXH128_hash_t *chunks;
+};
+
+struct digest_cache {
+        struct cache_entry *v;
+        size_t n;
+        XXH3_state_t state;
+        uint8_t *buf;
+};
+
+struct digest_cache *digest_cache_new(void) {
+        struct digest_cache *c = calloc(1, sizeof(*c));
+        if (!c)
+                return NULL;
+        XXH3_INITSTATE(&c->state);
+        if (posix_memalign((void **) &c->buf, 4096, READ_BUF) != 0) {
+                free(c);
+                return NULL;
+        }
+        return c;
+}
+
+void digest_cache_free(struct digest_cache *c) {
+        if (!c)
+                return;
+        for (size_t i = 0; i < c->n; i++) {
+                free(c->v[i].rel);
+                free(c->v[i].chunks);
+        }
+        free(c->v);
+        free(c->buf);
+        free(c);
+}
+
+static const struct cache_entry *cache_find(const struct digest_cache *c, const char *rel) {
+        for (size_t i = 0; c && i < c->n; i++)
+                if (!strcmp(c->v[i].rel, rel))
+                        return &c->v[i];
+        return NULL;
+}
+
+int digest_cache_update(struct digest_cache *c, int fd, const char *rel) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        struct cache_entry *e = (struct cache_entry *) cache_find(c, rel);
+        if (!e) {
+                struct cache_entry *v = realloc(c->v, (c->n + 1) * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                c->v = v;
+                e = &c->v[c->n];
+                *e = (struct cache_entry){.rel = strdup(rel), .dev = st.st_dev, .ino = st.st_ino};
+                if (!e->rel)
+                        return -ENOMEM;
+                c->n++;
+        }
+        if (e->dev != st.st_dev || e->ino != st.st_ino) {
+                e->dev = st.st_dev;
+                e->ino = st.st_ino;
+                e->n = 0;
+        }
+        while ((uint64_t) (e->n + 1) * DIGEST_CHUNK_SIZE <= (uint64_t) st.st_size) {
+                if (e->n == e->cap) {
+                        size_t cap = e->cap ? 2 * e->cap : 16;
+                        XXH128_hash_t *chunks = realloc(e->chunks, cap * sizeof(*chunks));
+                        if (!chunks)
+                                return -ENOMEM;
+                        e->chunks = chunks;
+                        e->cap = cap;
+                }
+                struct chunk_task t = {.offset = (uint64_t) e->n * DIGEST_CHUNK_SIZE,
+                                       .len = DIGEST_CHUNK_SIZE,
+                                       .out = &e->chunks[e->n]};
+                bool shrank = false;
+                int r = hash_chunk(fd, &t, &c->state, c->buf, &shrank);
+                if (r)
+                        return -r;
+                e->n++;
+        }
+        return 0;
+}
+
+int digest_files(int dirfd, struct digest_file *files, size_t n, unsigned threads,
+                 const struct digest_cache *cache, struct cryo_error **err) {
         /* Sizes first: they fix the chunk list, and a missing file fails
          * before any work is done. */
-        size_t n_tasks = 0;
+        size_t n_chunks = 0;
+        _cleanup_free_ const struct cache_entry **cached = calloc(n + 1, sizeof(*cached));
+        if (!cached)
+                return cryo_error_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < n; i++) {
                 struct stat st;
                 if (fstatat(dirfd, files[i].rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -154,19 +247,30 @@ int digest_files(int dirfd, struct digest_file *files, size_t n, unsigned thread
                 if (!S_ISREG(st.st_mode))
                         return cryo_error_set(err, EINVAL, "%s is not a regular file", files[i].rel);
                 files[i].size = (uint64_t) st.st_size;
-                n_tasks += (size_t) ((files[i].size + DIGEST_CHUNK_SIZE - 1) / DIGEST_CHUNK_SIZE);
+                n_chunks += (size_t) ((files[i].size + DIGEST_CHUNK_SIZE - 1) / DIGEST_CHUNK_SIZE);
+                const struct cache_entry *e = cache_find(cache, files[i].rel);
+                /* The same file, not shorter than what was hashed. */
+                if (e && e->dev == st.st_dev && e->ino == st.st_ino &&
+                    (uint64_t) e->n * DIGEST_CHUNK_SIZE <= files[i].size)
+                        cached[i] = e;
         }
-        _cleanup_free_ struct chunk_task *tasks = calloc(n_tasks ? n_tasks : 1, sizeof(*tasks));
-        _cleanup_free_ XXH128_hash_t *digests = calloc(n_tasks ? n_tasks : 1, sizeof(*digests));
+        _cleanup_free_ struct chunk_task *tasks = calloc(n_chunks ? n_chunks : 1, sizeof(*tasks));
+        _cleanup_free_ XXH128_hash_t *digests = calloc(n_chunks ? n_chunks : 1, sizeof(*digests));
         _cleanup_free_ size_t *first = calloc(n + 1, sizeof(*first));
         if (!tasks || !digests || !first)
                 return cryo_error_set(err, ENOMEM, "out of memory");
-        size_t k = 0;
+        size_t k = 0, n_tasks = 0;
         for (size_t i = 0; i < n; i++) {
                 first[i] = k;
+                size_t have = cached[i] ? cached[i]->n : 0;
                 for (uint64_t off = 0; off < files[i].size; off += DIGEST_CHUNK_SIZE, k++) {
+                        if (have) {
+                                digests[k] = cached[i]->chunks[k - first[i]];
+                                have--;
+                                continue;
+                        }
                         uint64_t left = files[i].size - off;
-                        tasks[k] = (struct chunk_task){
+                        tasks[n_tasks++] = (struct chunk_task){
                                 .file = i,
                                 .offset = off,
                                 .len = left < DIGEST_CHUNK_SIZE ? left : DIGEST_CHUNK_SIZE,

@@ -31,12 +31,31 @@ struct digest_file {
 };
 
 /*
- * Digests files[0..n) below dirfd, spreading their chunks over up to
- * `threads` threads (0: one per online CPU).  A file that shrinks while it
- * is read is an error (-EIO), one that grows is hashed up to its size at
- * opening.
+ * Digests of the complete leading chunks of files that grow by appending
+ * only (CRIU's page images while CRIU writes them), taken while they are
+ * written, so that digest_files() is left with the rest.  Keyed by the
+ * path below the checkpoint and the inode: a file replaced since is hashed
+ * whole again.
  */
-int digest_files(int dirfd, struct digest_file *files, size_t n, unsigned threads, struct cryo_error **err);
+struct digest_cache;
+struct digest_cache *digest_cache_new(void);
+void digest_cache_free(struct digest_cache *c);
+static inline void digest_cache_freep(struct digest_cache **c) {
+        digest_cache_free(*c);
+        *c = NULL;
+}
+/* Hashes the chunks of `fd` (the file at `rel`) that are complete now and
+ * not hashed yet.  A negative errno on failure; the cache stays usable. */
+int digest_cache_update(struct digest_cache *c, int fd, const char *rel);
+
+/*
+ * Digests files[0..n) below dirfd, spreading their chunks over up to
+ * `threads` threads (0: one per online CPU), taking what `cache` (may be
+ * NULL) already holds.  A file that shrinks while it is read is an error
+ * (-EIO), one that grows is hashed up to its size at opening.
+ */
+int digest_files(int dirfd, struct digest_file *files, size_t n, unsigned threads,
+                 const struct digest_cache *cache, struct cryo_error **err);
 
 /* The digest of a buffer, as if it were a file. */
 void digest_buffer(const void *data, size_t len, char hex[DIGEST_HEX_LEN + 1]);

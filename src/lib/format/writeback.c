@@ -23,13 +23,20 @@
 
 struct writeback {
         int dirfd;
+        struct digest_cache *digests; /* NULL if it could not be allocated */
         pthread_t thread;
         pthread_mutex_t lock;
         pthread_cond_t wake;
         bool stop;
 };
 
-static void submit_tree(int dirfd, int depth) {
+/* CRIU's page images: written front to back, never rewritten. */
+static bool append_only_image(const char *name) {
+        size_t len = strlen(name);
+        return !strncmp(name, "pages-", 6) && len > 10 && !strcmp(name + len - 4, ".img");
+}
+
+static void submit_tree(struct writeback *wb, int dirfd, const char *prefix, int depth) {
         if (depth > 8)
                 return;
         _cleanup_closedir_ DIR *d = fs_opendir_at(dirfd);
@@ -39,18 +46,27 @@ static void submit_tree(int dirfd, int depth) {
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
                         continue;
+                /* The path as ckpt_seal() lists it. */
+                char rel[512];
+                if (snprintf(rel, sizeof(rel), "%s%s%s", prefix, *prefix ? "/" : "", de->d_name) >=
+                    (int) sizeof(rel))
+                        continue;
                 if (de->d_type == DT_DIR) {
                         _cleanup_close_ int sub =
                                 openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
                         if (sub >= 0)
-                                submit_tree(sub, depth + 1);
+                                submit_tree(wb, sub, rel, depth + 1);
                 } else if (de->d_type == DT_REG) {
                         _cleanup_close_ int fd =
                                 openat(dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                        if (fd < 0)
+                                continue;
                         /* Pages already on their way or clean are skipped by
                          * the kernel: calling it again on the whole file is cheap. */
-                        if (fd >= 0)
-                                (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+                        (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+                        /* Best effort: what is not hashed now is at the commit. */
+                        if (wb->digests && append_only_image(de->d_name))
+                                (void) digest_cache_update(wb->digests, fd, rel);
                 }
         }
 }
@@ -60,7 +76,7 @@ static void *run(void *userdata) {
         pthread_mutex_lock(&wb->lock);
         while (!wb->stop) {
                 pthread_mutex_unlock(&wb->lock);
-                submit_tree(wb->dirfd, 0);
+                submit_tree(wb, wb->dirfd, "", 0);
                 pthread_mutex_lock(&wb->lock);
                 struct timespec until;
                 clock_gettime(CLOCK_MONOTONIC, &until);
@@ -81,6 +97,7 @@ int writeback_start(int dirfd, struct writeback **out, struct cryo_error **err) 
         if (!wb)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         wb->dirfd = dirfd;
+        wb->digests = digest_cache_new();
         pthread_condattr_t attr;
         pthread_condattr_init(&attr);
         pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -91,15 +108,16 @@ int writeback_start(int dirfd, struct writeback **out, struct cryo_error **err) 
         if (r != 0) {
                 pthread_cond_destroy(&wb->wake);
                 pthread_mutex_destroy(&wb->lock);
+                digest_cache_free(wb->digests);
                 return cryo_error_errno(err, r, "cannot start the write-back thread");
         }
         *out = steal_pointer(&wb);
         return 0;
 }
 
-void writeback_stop(struct writeback *wb) {
+struct digest_cache *writeback_stop(struct writeback *wb) {
         if (!wb)
-                return;
+                return NULL;
         pthread_mutex_lock(&wb->lock);
         wb->stop = true;
         pthread_cond_signal(&wb->wake);
@@ -107,5 +125,7 @@ void writeback_stop(struct writeback *wb) {
         pthread_join(wb->thread, NULL);
         pthread_cond_destroy(&wb->wake);
         pthread_mutex_destroy(&wb->lock);
+        struct digest_cache *digests = wb->digests;
         free(wb);
+        return digests;
 }

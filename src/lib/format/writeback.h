@@ -12,12 +12,19 @@
  * file below the checkpoint every few milliseconds while CRIU and the
  * plugins fill it, so the disk writes while CRIU works and the fsync finds
  * little left.  It costs next to no CPU: the copying is the disk's.
+ *
+ * The same thread checksums CRIU's page images (pages-*.img, which CRIU
+ * writes front to back and never rewrites) 64 MiB chunk by 64 MiB chunk
+ * as they fill, on a core CRIU leaves idle, so that the commit only hashes
+ * the tails and the small files (digest.h).
  */
+#include "format/digest.h"
 #include "util/error.h"
 
 struct writeback;
 
 /* Watches the tree below dirfd (which must stay open until the stop). */
 int writeback_start(int dirfd, struct writeback **out, struct cryo_error **err);
-/* Stops and joins the thread; NULL is a no-op. */
-void writeback_stop(struct writeback *wb);
+/* Stops and joins the thread, and hands over what it hashed (NULL: nothing,
+ * or wb was NULL). */
+struct digest_cache *writeback_stop(struct writeback *wb);
