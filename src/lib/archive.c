@@ -7,13 +7,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,9 +18,6 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
-
-/* Below this, a scratch tmpfs is not worth a mount. */
-#define SCRATCH_TMPFS_MIN (64ull << 20)
 
 /* Fails early (before anything is frozen) when the archive cannot be made:
  * an existing file is never replaced by a dump. */
@@ -136,21 +129,14 @@ int cryo_export(const char *path, const char *out_file, int level, int threads, 
         return 0;
 }
 
-/* Extracts `archive` into the new directory `dir` and verifies every
- * checksum; the caller removes `dir` on failure. */
-static int extract_into(const char *archive, const char *dir, struct cryo_checkpoint **ck_out,
-                        struct cryo_error **err) {
+/* Extracts `archive` into a new hidden directory `root`/`prefix`XXXXXX and
+ * verifies every checksum; the directory is removed on failure. */
+static int extract_verified(const char *archive, const char *root, const char *prefix, char **dir_out,
+                            struct cryo_checkpoint **ck_out, struct cryo_error **err) {
         _cleanup_close_ int fd =
                 cryo_archive_is_stdio(archive) ? dup(STDIN_FILENO) : open(archive, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return cryo_error_errno(err, errno, "cannot open archive %s", archive);
-        int r = tar_extract_dir(fd, dir, NULL, err);
-        if (r >= 0)
-                r = ckpt_open(dir, CKPT_VERIFY_FULL, ck_out, err);
-        return r;
-}
-
-static int make_scratch_dir(const char *root, const char *prefix, char **out, struct cryo_error **err) {
         int r = fs_mkdir_p(root, 0700, err);
         if (r < 0)
                 return r;
@@ -159,18 +145,10 @@ static int make_scratch_dir(const char *root, const char *prefix, char **out, st
                 return cryo_error_set(err, ENOMEM, "out of memory");
         if (!mkdtemp(tmpl))
                 return cryo_error_errno(err, errno, "cannot create a directory under %s", root);
-        *out = steal_pointer(&tmpl);
-        return 0;
-}
-
-/* Extracts `archive` into a new hidden directory `root`/`prefix`XXXXXX and
- * verifies every checksum; the directory is removed on failure. */
-static int extract_verified(const char *archive, const char *root, const char *prefix, char **dir_out,
-                            struct cryo_checkpoint **ck_out, struct cryo_error **err) {
-        _cleanup_(fs_rm_rf_freep) char *tmp = NULL;
-        int r = make_scratch_dir(root, prefix, &tmp, err);
+        _cleanup_(fs_rm_rf_freep) char *tmp = steal_pointer(&tmpl);
+        r = tar_extract_dir(fd, tmp, NULL, err);
         if (r >= 0)
-                r = extract_into(archive, tmp, ck_out, err);
+                r = ckpt_open(tmp, CKPT_VERIFY_FULL, ck_out, err);
         if (r < 0)
                 return r;
         *dir_out = steal_pointer(&tmp);
@@ -199,127 +177,9 @@ int cryo_import(const char *archive, const char *root, char **path_out, struct c
         return 0;
 }
 
-static uint64_t read_u64(const char *path) {
-        _cleanup_free_ char *text = NULL;
-        if (fs_read_file(AT_FDCWD, path, 64, &text, NULL, NULL) < 0 || !strncmp(text, "max", 3))
-                return UINT64_MAX;
-        return strtoull(text, NULL, 10);
-}
-
-/* Room left under a memory limit on cryo's own cgroup (v1's memory
- * controller, else v2), or UINT64_MAX. */
-static uint64_t cgroup_memory_room(void) {
-        _cleanup_free_ char *text = NULL;
-        if (fs_read_file(AT_FDCWD, "/proc/self/cgroup", 1 << 16, &text, NULL, NULL) < 0)
-                return UINT64_MAX;
-        char dir[PATH_MAX] = "";
-        bool v1 = false;
-        char *save = NULL;
-        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                /* "ID:CONTROLLERS:PATH"; v2's is "0::PATH". */
-                char *controllers = strchr(line, ':');
-                char *path = controllers ? strchr(controllers + 1, ':') : NULL;
-                if (!path)
-                        continue;
-                *path++ = '\0';
-                controllers++;
-                if (!strcmp(controllers, "memory")) {
-                        snprintf(dir, sizeof(dir), "/sys/fs/cgroup/memory%s", path);
-                        v1 = true;
-                        break;
-                }
-                if (!*controllers)
-                        snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s", path);
-        }
-        if (!*dir)
-                return UINT64_MAX;
-        char limit[PATH_MAX + 32], usage[PATH_MAX + 32];
-        snprintf(limit, sizeof(limit), "%s/%s", dir, v1 ? "memory.limit_in_bytes" : "memory.max");
-        snprintf(usage, sizeof(usage), "%s/%s", dir, v1 ? "memory.usage_in_bytes" : "memory.current");
-        uint64_t lim = read_u64(limit), used = read_u64(usage);
-        if (lim == UINT64_MAX)
-                return UINT64_MAX;
-        return used != UINT64_MAX && used < lim ? lim - used : 0;
-}
-
-/*
- * How many bytes a restore's scratch tmpfs may hold: half of what cryo can
- * still use (tmpfs pages cannot be reclaimed without swap, and they are
- * charged to cryo's memory cgroup), the other half being left to the
- * restored tree, which needs about as much.  0: not worth it.
- */
-static uint64_t scratch_tmpfs_budget(void) {
-        _cleanup_free_ char *meminfo = NULL;
-        if (fs_read_file(AT_FDCWD, "/proc/meminfo", 1 << 16, &meminfo, NULL, NULL) < 0)
-                return 0;
-        const char *p = strstr(meminfo, "MemAvailable:");
-        unsigned long long kib = 0;
-        if (!p || sscanf(p + strlen("MemAvailable:"), "%llu", &kib) != 1)
-                return 0;
-        uint64_t avail = (uint64_t) kib * 1024, room = cgroup_memory_room();
-        uint64_t budget = (room < avail ? room : avail) / 2;
-        return budget >= SCRATCH_TMPFS_MIN ? budget : 0;
-}
-
-/* Mounts a private tmpfs of `size` bytes on the empty directory `dir`. */
-static int mount_scratch_tmpfs(const char *dir, uint64_t size) {
-        char opts[64];
-        snprintf(opts, sizeof(opts), "size=%llu,mode=0700", (unsigned long long) size);
-        if (mount("cryo-restore", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
-                return -errno;
-        /* Not seen in, nor unmounted from, other mount namespaces. */
-        (void) mount(NULL, dir, NULL, MS_PRIVATE, NULL);
-        return 0;
-}
-
-void cryo_scratch_free(char *dir) {
-        if (!dir)
-                return;
-        /* A tmpfs takes its files with it; EINVAL: not a mount point. */
-        (void) umount2(dir, MNT_DETACH);
-        (void) fs_rm_rf(dir);
-        free(dir);
-}
-
-/*
- * An archive restored from a file is extracted into a tmpfs when it fits in
- * scratch_tmpfs_budget().  On disk, a large extraction is dirty page cache
- * that the kernel starts writing back past its background threshold (10%
- * of RAM by default), and that write-back then competes with the rest of
- * the extraction and with CRIU reading the images back: 4 GiB took 30 s
- * that way here, for files that are deleted right after the restore.  The
- * size is not known before the end of the stream, so the tmpfs is capped
- * and a too large archive is extracted again on disk.  Standard input
- * cannot be read twice: it always goes to disk.
- */
-int cryo_extract_for_restore(const char *archive, const char *root, char **dir_out, bool *in_memory,
+int cryo_extract_for_restore(const char *archive, const char *root, char **dir_out,
                              struct cryo_error **err) {
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        uint64_t budget = cryo_archive_is_stdio(archive) ? 0 : scratch_tmpfs_budget();
-        if (budget) {
-                _cleanup_(cryo_scratch_freep) char *dir = NULL;
-                int r = make_scratch_dir(CRYO_WORK_DIR, "restore-", &dir, err);
-                if (r < 0)
-                        return cryo_error_prefix(err, "archive %s", archive);
-                if (mount_scratch_tmpfs(dir, budget) == 0) {
-                        _cleanup_error_ struct cryo_error *tmpfs_err = NULL;
-                        r = extract_into(archive, dir, &ck, &tmpfs_err);
-                        if (r >= 0) {
-                                *dir_out = steal_pointer(&dir);
-                                if (in_memory)
-                                        *in_memory = true;
-                                return 0;
-                        }
-                        if (r != -ENOSPC) {
-                                if (err)
-                                        *err = steal_pointer(&tmpfs_err);
-                                return cryo_error_prefix(err, "archive %s", archive);
-                        }
-                        ckpt_freep(&ck);
-                }
-                /* No tmpfs (no mount rights, say), or the archive is larger
-                 * than the budget: on disk then. */
-        }
         int r = extract_verified(archive, root, ".restore-", dir_out, &ck, err);
         if (r < 0)
                 return cryo_error_prefix(err, "archive %s", archive);

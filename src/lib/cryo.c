@@ -333,9 +333,8 @@ static bool restorable_as(struct cryo_checkpoint *ck, const char *as) {
 int cryo_restore(struct cryo_request *req, const char *path, json_object **result, struct cryo_error **err) {
         uint64_t start = cryo_now_usec(), import_usec = 0;
         const char *source = path;
-        bool in_memory = false;
         /* Declared before the checkpoint: removed after it is closed. */
-        _cleanup_(cryo_scratch_freep) char *imported = NULL;
+        _cleanup_(fs_rm_rf_freep) char *imported = NULL;
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
         struct stat st = {0};
         /* An archive is extracted and verified into a scratch directory
@@ -345,7 +344,7 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         if (from_stdin || (stat(path, &st) == 0 && S_ISREG(st.st_mode))) {
                 int r = cryo_extract_for_restore(
                         path, req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT, &imported,
-                        &in_memory, err);
+                        err);
                 if (r < 0)
                         return r;
                 path = imported;
@@ -427,9 +426,6 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         }
         cryo_stats_add(&ck->stats, CRYO_PHASE_TOTAL, cryo_now_usec() - start, 0);
         json_object_object_add(res, "checkpoint", json_object_new_string(imported ? source : ck->path));
-        if (imported)
-                /* Where the archive was extracted for this restore. */
-                json_object_object_add(res, "scratch", json_object_new_string(in_memory ? "tmpfs" : "disk"));
         json_object_object_add(res, "type", json_object_new_string(type));
         json_object_object_add(res, "stats", cryo_stats_to_json(&ck->stats));
         *result = steal_pointer(&res);
@@ -438,11 +434,11 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
 
 int cryo_inspect(const char *path, bool verify, json_object **report, struct cryo_error **err) {
         /* An archive is looked at through a verified scratch copy. */
-        _cleanup_(cryo_scratch_freep) char *extracted = NULL;
+        _cleanup_(fs_rm_rf_freep) char *extracted = NULL;
         struct stat st;
         bool archive = cryo_archive_is_stdio(path) || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
         if (archive) {
-                int r = cryo_extract_for_restore(path, CRYO_WORK_DIR, &extracted, NULL, err);
+                int r = cryo_extract_for_restore(path, CRYO_WORK_DIR, &extracted, err);
                 if (r < 0)
                         return r;
                 verify = true;

@@ -44,17 +44,9 @@ static inline bool cryo_archive_is_stdio(const char *name) {
 int cryo_archive_prepare(const char *out_file, const char *root, char **dir_out, struct cryo_error **err);
 /* For cryo_dump(): seals a scratch checkpoint and writes it as out_file. */
 int cryo_archive_commit(struct cryo_checkpoint *ck, const char *out_file, struct cryo_error **err);
-/* Extracts and verifies an archive into a scratch directory, for one
- * restore: a private tmpfs when memory allows, else a hidden directory
- * under `root` (*in_memory, optional, says which).  The caller removes it
- * with cryo_scratch_free(). */
-int cryo_extract_for_restore(const char *archive, const char *root, char **dir_out, bool *in_memory,
-                             struct cryo_error **err);
-void cryo_scratch_free(char *dir);
-static inline void cryo_scratch_freep(char **dir) {
-        cryo_scratch_free(*dir);
-        *dir = NULL;
-}
+/* Extracts and verifies an archive into a hidden scratch directory under
+ * `root`, for one restore: the caller removes it afterwards. */
+int cryo_extract_for_restore(const char *archive, const char *root, char **dir_out, struct cryo_error **err);
 /* Extracts and verifies an exported checkpoint into `root`. */
 int cryo_import(const char *archive, const char *root, char **path_out, struct cryo_error **err);
 
