@@ -100,11 +100,10 @@ int ckpt_create(const char *root, const char *name, const char *type, unsigned f
         json_object_object_add(ck->manifest, "created", json_object_new_string(created));
         json_object_object_add(ck->manifest, "host", ckpt_host_info());
         ck->durable = !(flags & (CKPT_CREATE_SCRATCH | CKPT_CREATE_VOLATILE));
-        if (ck->durable) {
-                r = writeback_start(ck->dirfd, &ck->writeback, err);
-                if (r < 0)
-                        return r;
-        }
+        /* Checksums early for every checkpoint; write-back for durable ones. */
+        r = writeback_start(ck->dirfd, ck->durable, &ck->writeback, err);
+        if (r < 0)
+                return r;
         *out = steal_pointer(&ck);
         return 0;
 }

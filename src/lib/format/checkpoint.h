@@ -33,14 +33,15 @@ struct cryo_checkpoint {
         /* Writer only: root of the tree a lazy dump serves (a process, a
          * container's init), ended or resumed once the pages have moved. */
         pid_t lazy_root;
-        struct writeback *writeback; /* writer only, durable checkpoints */
+        struct writeback *writeback; /* writer only: early checksums, write-back if durable */
         bool durable;                /* writer only: commit fsyncs it */
 };
 
 enum {
         /* A scratch checkpoint is never committed in place: it is sealed
          * (checksums, manifest) and then copied elsewhere, e.g. into an
-         * archive, and removed.  No write-back, no fsync. */
+         * archive, and removed.  No write-back, no fsync (the checksums
+         * of its page images are still taken while CRIU writes them). */
         CKPT_CREATE_SCRATCH = 1u << 0,
         /* Committed in place but never synced: a checkpoint that is worth
          * nothing after a crash anyway, e.g. a post-copy checkpoint, whose

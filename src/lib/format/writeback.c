@@ -23,6 +23,7 @@
 
 struct writeback {
         int dirfd;
+        bool submit_io;
         struct digest_cache *digests; /* NULL if it could not be allocated */
         pthread_t thread;
         pthread_mutex_t lock;
@@ -63,7 +64,8 @@ static void submit_tree(struct writeback *wb, int dirfd, const char *prefix, int
                                 continue;
                         /* Pages already on their way or clean are skipped by
                          * the kernel: calling it again on the whole file is cheap. */
-                        (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+                        if (wb->submit_io)
+                                (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
                         /* Best effort: what is not hashed now is at the commit. */
                         if (wb->digests && append_only_image(de->d_name))
                                 (void) digest_cache_update(wb->digests, fd, rel);
@@ -92,11 +94,12 @@ static void *run(void *userdata) {
         return NULL;
 }
 
-int writeback_start(int dirfd, struct writeback **out, struct cryo_error **err) {
+int writeback_start(int dirfd, bool submit_io, struct writeback **out, struct cryo_error **err) {
         _cleanup_free_ struct writeback *wb = calloc(1, sizeof(*wb));
         if (!wb)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         wb->dirfd = dirfd;
+        wb->submit_io = submit_io;
         wb->digests = digest_cache_new();
         pthread_condattr_t attr;
         pthread_condattr_init(&attr);

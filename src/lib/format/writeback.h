@@ -18,13 +18,16 @@
  * as they fill, on a core CRIU leaves idle, so that the commit only hashes
  * the tails and the small files (digest.h).
  */
+#include <stdbool.h>
+
 #include "format/digest.h"
 #include "util/error.h"
 
 struct writeback;
 
-/* Watches the tree below dirfd (which must stay open until the stop). */
-int writeback_start(int dirfd, struct writeback **out, struct cryo_error **err);
+/* Watches the tree below dirfd (which must stay open until the stop);
+ * without `submit_io` it only checksums (a checkpoint that is never synced). */
+int writeback_start(int dirfd, bool submit_io, struct writeback **out, struct cryo_error **err);
 /* Stops and joins the thread, and hands over what it hashed (NULL: nothing,
  * or wb was NULL). */
 struct digest_cache *writeback_stop(struct writeback *wb);
