@@ -1162,9 +1162,13 @@ def main_runs(args, tools, wls, deadline, between):
     between()
     PROGRESS["total"] = PROGRESS["done"] + sum(args.runs - 1 for c in todo if c.status == "ok")
     for i in range(1, args.runs):
+        # Every repeat in a new random order: sorting by cost (cheapest
+        # first) made the same cell always follow the same big free, which
+        # on this VM biased its times.  A cell that no longer fits before
+        # the deadline is skipped, the cheaper ones after it still run.
         order = todo[:]
         rng.shuffle(order)
-        for c in sorted(order, key=lambda c: round(c.elapsed / max(1, c.attempts), 1)):
+        for c in order:
             if c.status != "ok" or c.attempts != i:
                 continue
             est = c.elapsed / i
