@@ -157,6 +157,6 @@ time.sleep(600)' >"$TEST_SCRATCH/pid" &
 }
 
 cleanup() {
-        pkill -9 -f '^sleep 600$' 2>/dev/null || true
+        kill_test_procs '^sleep 600$'
         wl_cleanup
 }

@@ -331,5 +331,5 @@ PY
 cleanup() {
         ctr_cleanup
         docker rm -f cryo-it-d1 >/dev/null 2>&1 || true
-        pkill -9 -f '^sleep 300$' 2>/dev/null || true
+        kill_test_procs '^sleep 300$'
 }

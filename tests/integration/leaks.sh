@@ -58,5 +58,5 @@ test_valgrind_clean_error_paths() {
 }
 
 cleanup() {
-        pkill -9 -f "^sleep 600$" 2>/dev/null || true
+        kill_test_procs "^sleep 600$"
 }

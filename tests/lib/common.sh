@@ -66,3 +66,16 @@ assert_contains() {
 assert_eq() {
         [ "$1" = "$2" ] || fail "${3:-values differ}: '$1' != '$2'"
 }
+
+# kill_test_procs PATTERN: SIGKILL to the processes matching PATTERN
+# (pgrep -f) that this test started, restored copies included: the ones
+# whose environment holds this test's TEST_SCRATCH.  Never a process of the
+# same name that someone else runs on the machine.
+kill_test_procs() {
+        local p
+        for p in $(pgrep -f "$1"); do
+                if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "TEST_SCRATCH=$TEST_SCRATCH"; then
+                        kill -9 "$p" 2>/dev/null || true
+                fi
+        done
+}

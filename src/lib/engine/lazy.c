@@ -347,7 +347,8 @@ static void pre_dump_hook_clear(struct pre_dump_hook *h) {
 }
 
 /* 0 and h->env set up, or 0 with no hook (no helper installed). */
-static int pre_dump_hook_prepare(struct pre_dump_hook *h, int work_fd, struct argv *a, struct cryo_error **err) {
+static int pre_dump_hook_prepare(struct pre_dump_hook *h, int work_fd, struct argv *a,
+                                 struct cryo_error **err) {
         _cleanup_free_ char *helper = fs_sibling_program("cryo-criu-hook");
         if (!helper)
                 return 0;
@@ -385,7 +386,8 @@ static char **pre_dump_hook_environ(const struct pre_dump_hook *h) {
 
 /* Until CRIU reports ready (or ends): answers its pre-dump notification by
  * calling before_seize() first.  Then the ready byte is next on status_fd. */
-static void serve_pre_dump(const struct pre_dump_hook *h, int status_fd, const struct engine_dump_request *req) {
+static void serve_pre_dump(const struct pre_dump_hook *h, int status_fd,
+                           const struct engine_dump_request *req) {
         if (h->ask_fd < 0)
                 return;
         struct pollfd p[2] = {{.fd = status_fd, .events = POLLIN}, {.fd = h->ask_fd, .events = POLLIN}};

@@ -342,8 +342,9 @@ static int make_dirs(struct restore *rs, struct cryo_error **err) {
  * Started first thing: its start-up overlaps the snapshot, the container
  * and the task creation, and create_and_start() waits for it to listen.
  */
-static int start_lazy_pages(struct cryo_checkpoint *ck, const struct cryo_request *req, const char *state_dir,
-                            struct engine_lazy_pages **daemon, struct cryo_error **err) {
+static int start_lazy_pages(struct cryo_checkpoint *ck, const struct cryo_request *req,
+                            const char *state_dir, struct engine_lazy_pages **daemon,
+                            struct cryo_error **err) {
         _cleanup_close_ int images_fd = -1;
         int r = ckpt_open_subdir(ck, CRYO_CRIU_DIR, false, &images_fd, err);
         if (r < 0)
