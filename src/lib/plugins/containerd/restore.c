@@ -322,12 +322,17 @@ static int check_bind_sources(struct restore *rs, struct cryo_checkpoint *ck, js
         return 0;
 }
 
+/* The state directory holds "criu", runc's CRIU work directory (and the
+ * post-copy daemon's, which must be the same one: start_lazy_pages()). */
 static int make_dirs(struct restore *rs, struct cryo_error **err) {
         if (asprintf(&rs->state_dir, CRYO_WORK_DIR "/containerd/%s/%s", rs->ns, rs->id) < 0 ||
             asprintf(&rs->data_dir, CRYO_CONTAINERS_DIR "/%s/%s", rs->ns, rs->id) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         (void) fs_rm_rf(rs->state_dir);
-        int r = fs_mkdir_p(rs->state_dir, 0700, err);
+        _cleanup_free_ char *work = fs_path_join(rs->state_dir, "criu");
+        if (!work)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        int r = fs_mkdir_p(work, 0700, err);
         if (r >= 0)
                 r = fs_mkdir_p(rs->data_dir, 0700, err);
         return r;
@@ -352,8 +357,6 @@ static int start_lazy_pages(struct cryo_checkpoint *ck, const struct cryo_reques
         _cleanup_free_ char *work = fs_path_join(state_dir, "criu");
         if (!work)
                 return cryo_error_set(err, ENOMEM, "out of memory");
-        if (mkdir(work, 0700) < 0)
-                return cryo_error_errno(err, errno, "cannot create %s", work);
         _cleanup_close_ int work_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (work_fd < 0)
                 return cryo_error_errno(err, errno, "cannot open %s", work);
@@ -380,8 +383,7 @@ static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, cons
         _cleanup_free_ char *fifo = fs_path_join(rs->state_dir, "stdin");
         if (!images || !work || !fifo || asprintf(log_path, "file://%s/stdio.log", rs->data_dir) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
-        /* A post-copy restore's daemon made it already. */
-        if ((!*daemon && mkdir(work, 0700) < 0) || mkfifo(fifo, 0600) < 0)
+        if (mkfifo(fifo, 0600) < 0)
                 return cryo_error_errno(err, errno, "cannot prepare %s", rs->state_dir);
 
         struct ctrd_runc_options o = *base;
