@@ -221,14 +221,8 @@ test_lazy_docker_container_into_containerd() {
                 --dir "$TEST_SCRATCH/ck" --lazy-pages --page-server "127.0.0.1:$port"
         _assert_err "not supported for docker"
 
-        "$CRYO" dump --type containerd --namespace moby --id "$id" --dir "$TEST_SCRATCH/ck" \
-                --lazy-pages --page-server "127.0.0.1:$port" --lazy-timeout 120 \
-                >"$TEST_SCRATCH/dump.out" 2>"$TEST_SCRATCH/dump.err" &
-        DUMP_JOB=$!
-        echo "$DUMP_JOB" >>"$TEST_SCRATCH/.dump-jobs"
-        WAIT_TIMEOUT=60 wait_for test -s "$TEST_SCRATCH/dump.out" ||
-                fail "the lazy dump printed no checkpoint: $(cat "$TEST_SCRATCH/dump.err")"
-        CK=$(head -n 1 "$TEST_SCRATCH/dump.out")
+        lazy_dump_bg "$port" --type containerd --namespace moby --id "$id" --dir "$TEST_SCRATCH/ck" \
+                --lazy-timeout 120
         "$CRYO" restore --type containerd --checkpoint-dir "$CK" --namespace "$CTR_NS" --id ld1 \
                 --lazy-pages --page-server "127.0.0.1:$port" >/dev/null 2>"$TEST_SCRATCH/restore.err" ||
                 fail "lazy restore failed: $(cat "$TEST_SCRATCH/restore.err")"
