@@ -275,12 +275,17 @@ rpc_count_ge() {
         [ "$(cat "$1" 2>/dev/null || echo 0)" -ge "$2" ]
 }
 
+rpc_count_changed() {
+        [ "$(cat "$1" 2>/dev/null)" != "$2" ]
+}
+
 # containerd's own restore path, through our Tasks.Create with a checkpoint
 # descriptor: a counter must continue, not restart.
 test_checkpoint_restore_via_tasks_create() {
         need_containerd
         need_cmd criu
-        ctr_run cryo-rpc-ck /bin/sh -c 'i=0; while :; do i=$((i+1)); echo $i >/count; sleep 0.05; done'
+        # Written aside and renamed: a reader never sees the file truncated.
+        ctr_run cryo-rpc-ck /bin/sh -c 'i=0; while :; do i=$((i+1)); echo $i >/count.new; mv /count.new /count; sleep 0.05; done'
         local upper
         wait_for test -n "$(probe snapshot-mounts cryo-rpc-ck | grep -o 'upperdir=[^ ]*' | cut -d= -f2)"
         upper=$(probe snapshot-mounts cryo-rpc-ck | grep -o 'upperdir=[^ ]*' | cut -d= -f2)
@@ -300,11 +305,14 @@ test_checkpoint_restore_via_tasks_create() {
         probe -l "$lease" -t 60000 task-create cryo-rpc-ck "$media" "$digest" "$size" >"$TEST_SCRATCH/out"
         echo "Tasks.Create with checkpoint: $(field ms) ms"
         probe task-start cryo-rpc-ck >/dev/null
-        sleep 0.3
+        # The first value written after the start tells a restore (before+1)
+        # from a restart (1).
+        wait_for rpc_count_changed "$upper/count" "$before" ||
+                fail "counter never moved after restore: $before at checkpoint"
         local after
         after=$(cat "$upper/count")
         echo "counter: $before at checkpoint, $after after restore"
-        [ "$after" -gt "$before" ] || fail "counter did not advance after restore"
+        [ "$after" -gt "$before" ] || fail "counter restarted instead of continuing"
         probe task-get cryo-rpc-ck >"$TEST_SCRATCH/out"
         assert_eq "$(field status)" running
 }
