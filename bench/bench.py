@@ -21,8 +21,8 @@ cryo's optional rows are probed for (`cryo dump --help`, `cryo --help`, a
 dump of a missing container) and shown as "unsupported" when absent.
 
 Every figure is the median of up to --runs runs: every cell runs once, then
-repeats fill the time left before --max-minutes, cheapest cells first; the
-tables say how many runs each median has.  Nothing here judges a number:
+repeats fill the time left before --max-minutes, each round in a new random
+order; the tables say how many runs each median has.  Nothing here judges a number:
 the bench prints, readers judge.  Only the Python standard library is used.
 """
 
@@ -1125,8 +1125,8 @@ def plan(args):
 def main_runs(args, tools, wls, deadline, between):
     """Pass 1 runs every cell once, smallest workloads first (coverage
     first); then `between` (the overhead analysis); then the repeat passes,
-    cheapest cells first, as long as the next run fits before the deadline
-    (--max-minutes).  Every cell reports how many runs its median has."""
+    each in a new random order, as long as the next run fits before the
+    deadline (--max-minutes).  Every cell reports how many runs its median has."""
     cells = {}
     active = [t for t in tools if t.status == "ok"]
     for wl in wls:
@@ -1473,7 +1473,7 @@ def render_table(res, tools, wls, cells):
     if cut:
         notes.append(f"n below {res['method']['runs']}: one more run would not have fitted in `--max-minutes "
                      f"{res['method']['max_minutes']:g}` ({len(cut)} cells; the longest skipped run would have "
-                     f"taken ~{max(c.cut for c in cut):.0f} s).  Repeats go to the cheapest cells first.")
+                     f"taken ~{max(c.cut for c in cut):.0f} s).  A run that would not fit is skipped; cheaper ones after it still run.")
     for t in tools:
         leaks = [(c.wl, max([r.get("leaked_tmp_bytes") or 0 for r in c.runs + c.failures] or [0]))
                  for c in cells.values() if c.tool is t]
@@ -1847,7 +1847,7 @@ def parse_args(argv):
     p.add_argument("--workloads", help="subset of workload names or kinds (sleep,redis,mem,mem-1G-random,...)")
     p.add_argument("--max-minutes", type=float,
                    help="time limit (default 28; --quick 4.5): every cell runs once, then repeats run, "
-                        "cheapest first, while they fit")
+                        "in a new random order each round, while they fit")
     p.add_argument("--full-matrix", action="store_true",
                    help="also run Docker and ctr on 4 GiB 'typical' (by default only 'random': they do not "
                         "compress, so content changes nothing but costs ~6 min)")

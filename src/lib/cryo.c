@@ -330,6 +330,12 @@ static bool restorable_as(struct cryo_checkpoint *ck, const char *as) {
         return false;
 }
 
+/* Below this many bytes of images, the checksums take a few milliseconds
+ * and are done before the restore starts: overlapping them costs more (a
+ * thread, CRIU running cryo-criu-hook at each of its seven restore
+ * actions) than it hides. */
+#define CRYO_VERIFY_OVERLAP_MIN (32ull << 20)
+
 int cryo_restore(struct cryo_request *req, const char *path, json_object **result, struct cryo_error **err) {
         uint64_t start = cryo_now_usec(), import_usec = 0;
         const char *source = path;
@@ -350,13 +356,12 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
                 path = imported;
                 import_usec = cryo_now_usec() - start;
         }
-        int r = ckpt_open(path, req->no_verify || imported ? CKPT_VERIFY_SIZES : CKPT_VERIFY_FULL, &ck, err);
+        /* Verified below, once the plugin is known. */
+        int r = ckpt_open(path, CKPT_VERIFY_NONE, &ck, err);
         if (r < 0)
                 return r;
         /* The dump-time stats stay in the manifest; these are the restore's. */
-        struct cryo_phase_stat verified = ck->stats.phase[CRYO_PHASE_VERIFY];
         memset(&ck->stats, 0, sizeof(ck->stats));
-        ck->stats.phase[CRYO_PHASE_VERIFY] = verified;
         if (imported)
                 cryo_stats_add(&ck->stats, CRYO_PHASE_IMPORT, import_usec,
                                from_stdin ? 0 : (uint64_t) st.st_size);
@@ -385,6 +390,15 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
                                       path);
         if (lazy && !plugin->lazy_pages)
                 return cryo_error_set(err, EOPNOTSUPP, "post-copy restore is not supported for %s", type);
+        /* An extracted archive was verified on its way in. */
+        if (req->no_verify || imported)
+                r = ckpt_verify(ck, CKPT_VERIFY_SIZES, err);
+        else if (plugin->verifies_before_resume)
+                r = ckpt_verify_begin(ck, CRYO_VERIFY_OVERLAP_MIN, err);
+        else
+                r = ckpt_verify(ck, CKPT_VERIFY_FULL, err);
+        if (r < 0)
+                return r;
 
         /* The dump's CRIU options apply again (tcp-established, file-locks,
          * ...); options given now add to them. */
@@ -407,6 +421,16 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         r = plugin->restore(req, ck, res, err);
         if (r < 0)
                 return r;
+        if (ckpt_verify_pending(ck))
+                return cryo_error_set(err, EFAULT,
+                                      "internal error: plugin %s restored %s without verifying it",
+                                      plugin->name, path);
+        /* When the checksums were checked: the plugin says if it overlapped them. */
+        if (!cryo_json_get(res, "verified"))
+                json_object_object_add(res, "verified",
+                                       json_object_new_string(imported         ? "on-import"
+                                                              : req->no_verify ? "sizes-only"
+                                                                               : "before-restore"));
         if (lazy && !plugin->lazy_confirms) {
                 /* Every page is here: the source may end now. */
                 bool maybe_delivered = false;

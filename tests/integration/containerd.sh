@@ -328,6 +328,55 @@ PY
         [ "$(ctr_file v1c /dev/shm/s)" = shm-data ] || fail "/dev/shm contents lost"
 }
 
+# A checkpoint big enough (>= 32 MiB) that its checksums run beside the
+# restore: runc's CRIU holds the restored tree at pre-resume until they
+# pass.  A corrupted page image must fail the restore before the tree runs
+# a single instruction: a loop that rewrites a host file as fast as it can
+# must leave it untouched, and nothing may be left behind, so that the
+# same id restores from a good copy right after.
+test_big_checkpoint_is_verified_before_it_runs() {
+        need_containerd
+        local hb=$TEST_SCRATCH/hb ck good big mark pid child
+        mkdir -p "$hb"
+        ctr -n "$CTR_NS" run -d --mount "type=bind,src=$hb,dst=/hb,options=rbind:rw" "$CRYO_TEST_IMAGE" g1 \
+                sh -c '/usr/local/bin/wl-memory --size-mb 48 --status /hb/status --result /hb/result &
+                       i=0; while :; do i=$((i+1)); echo $i >/hb/count; done' >/dev/null
+        wait_for grep -q ready "$hb/status" || fail "wl-memory did not start"
+        ck=$(dump_ctr g1)
+        ctr_remove g1
+        good=$TEST_SCRATCH/good
+        cp -a "$ck" "$good"
+        big=$(ls -S "$ck"/checkpoint/pages-*.img | head -n 1)
+        [ "$(stat -c %s "$big")" -ge $((32 << 20)) ] || fail "the page image is too small to be verified in parallel: $(stat -c %s "$big")"
+        printf '\377\376' | dd of="$big" bs=1 seek=$((20 << 20)) conv=notrunc status=none
+        mark=$(stat -c %y "$hb/count")
+        expect_fail "corrupted page image" "$CRYO" restore --type containerd --checkpoint-dir "$ck"
+        assert_contains "$TEST_SCRATCH/err" "pages-[0-9]+\.img is corrupted: its checksum does not match"
+        sleep 0.3
+        [ "$(stat -c %y "$hb/count")" = "$mark" ] || fail "the corrupted tree ran before its checksums failed"
+        ! ctr_container_exists g1 || fail "a failed restore left container g1"
+        ! grep -q "/g1/criu-root " /proc/mounts || fail "a failed restore left runc's criu-root mounted"
+
+        "$CRYO" restore --type containerd --checkpoint-dir "$good" --json >"$TEST_SCRATCH/out"
+        python3 - "$TEST_SCRATCH/out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["verified"] == "pre-resume", r.get("verified")
+v = r["stats"]["phases"]["verify"]
+assert v["bytes"] >= 32 << 20 and v["usec"] > 0, v
+PY
+        ctr_task_running g1 || fail "g1 is $(ctr_task_status g1) after the restore"
+        wait_for test "$(stat -c %y "$hb/count")" != "$mark" || fail "the restored loop does not run"
+        pid=$(ctr_task_pid g1)
+        for child in $(cat /proc/"$pid"/task/*/children); do
+                [ "$(cat "/proc/$child/comm")" = wl-memory ] && break
+        done
+        rm -f "$hb/result"
+        kill -USR2 "$child"
+        wait_for test -s "$hb/result" || fail "wl-memory gave no verdict"
+        grep -q '^PASS' "$hb/result" || fail "memory after restore: $(cat "$hb/result")"
+}
+
 cleanup() {
         ctr_cleanup
         docker rm -f cryo-it-d1 >/dev/null 2>&1 || true

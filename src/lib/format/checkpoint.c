@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "format/digest.h"
-#include "format/sha256.h"
 #include "format/writeback.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -258,88 +257,6 @@ int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err) {
         return 0;
 }
 
-static int check_size(struct cryo_checkpoint *ck, const char *rel, json_object *entry,
-                      struct cryo_error **err) {
-        if (strstr(rel, "..") || rel[0] == '/')
-                return cryo_error_set(err, EBADMSG, "manifest lists a path outside the checkpoint: %s", rel);
-        struct stat st;
-        if (fstatat(ck->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                if (errno == ENOENT)
-                        return cryo_error_set(err, ENOENT, "checkpoint is incomplete: %s is missing", rel);
-                return cryo_error_errno(err, errno, "cannot stat %s", rel);
-        }
-        int64_t want = cryo_json_int(entry, "size", -1);
-        if (!S_ISREG(st.st_mode) || want < 0)
-                return cryo_error_set(err, EBADMSG, "checkpoint file %s is not what the manifest describes",
-                                      rel);
-        if (st.st_size != want)
-                return cryo_error_set(err, EBADMSG,
-                                      "checkpoint file %s is %s: %lld bytes, the manifest says %lld", rel,
-                                      st.st_size < want ? "truncated" : "longer than recorded",
-                                      (long long) st.st_size, (long long) want);
-        return 0;
-}
-
-static int corrupted(struct cryo_error **err, const char *rel, const char *what) {
-        return cryo_error_set(err, EBADMSG,
-                              "checkpoint file %s is corrupted: its %s does not match the manifest", rel,
-                              what);
-}
-
-/* Checkpoints of format version 1 (cryo 0.1) list SHA-256 sums. */
-static int verify_sha256(struct cryo_checkpoint *ck, const char *rel, const char *want,
-                         struct cryo_error **err) {
-        char hex[SHA256_HEX_LEN + 1];
-        int r = sha256_file(ck->dirfd, rel, hex, NULL, err);
-        if (r < 0)
-                return r;
-        return strcmp(hex, want) == 0 ? 0 : corrupted(err, rel, "SHA-256");
-}
-
-int ckpt_verify(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct cryo_error **err) {
-        if (verify == CKPT_VERIFY_NONE)
-                return 0;
-        json_object *files = cryo_json_get(ck->manifest, "files");
-        if (!files || !json_object_is_type(files, json_type_object))
-                return cryo_error_set(err, EBADMSG, "manifest of %s has no file list", ck->path);
-        uint64_t start = cryo_now_usec(), bytes = 0;
-        _cleanup_(file_list_clear) struct file_list list = {0};
-        json_object_object_foreach (files, rel, entry) {
-                int r = check_size(ck, rel, entry, err);
-                if (r < 0)
-                        return r;
-                bytes += (uint64_t) cryo_json_int(entry, "size", 0);
-                if (verify < CKPT_VERIFY_FULL)
-                        continue;
-                const char *sha = cryo_json_str(entry, "sha256", NULL);
-                if (sha) {
-                        r = verify_sha256(ck, rel, sha, err);
-                        if (r < 0)
-                                return r;
-                } else if (!cryo_json_str(entry, "xxh128", NULL)) {
-                        return cryo_error_set(err, EBADMSG, "manifest lists no checksum for %s", rel);
-                } else {
-                        char *copy = strdup(rel);
-                        if (!copy || file_list_add(&list, copy) < 0) {
-                                free(copy);
-                                return cryo_error_set(err, ENOMEM, "out of memory");
-                        }
-                }
-        }
-        if (list.n > 0) {
-                int r = digest_files(ck->dirfd, list.v, list.n, 0, NULL, err);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < list.n; i++) {
-                        json_object *listed = cryo_json_get(files, list.v[i].rel);
-                        if (strcmp(list.v[i].hex, cryo_json_str(listed, "xxh128", "")) != 0)
-                                return corrupted(err, list.v[i].rel, "checksum");
-                }
-        }
-        cryo_stats_add(&ck->stats, CRYO_PHASE_VERIFY, cryo_now_usec() - start, bytes);
-        return 0;
-}
-
 int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint **out,
               struct cryo_error **err) {
         _cleanup_ckpt_ struct cryo_checkpoint *ck = calloc(1, sizeof(*ck));
@@ -377,7 +294,7 @@ int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint 
                 (void) cryo_stats_from_json(stats, &ck->stats);
         r = ckpt_verify(ck, verify, err);
         if (r < 0)
-                return cryo_error_prefix(err, "checkpoint %s", path);
+                return r;
         *out = steal_pointer(&ck);
         return 0;
 }
@@ -386,6 +303,8 @@ void ckpt_free(struct cryo_checkpoint *ck) {
         if (!ck)
                 return;
         digest_cache_free(writeback_stop(ck->writeback));
+        /* Its outcome no longer matters, but the thread reads ck's files. */
+        ckpt_verify_cancel(ck);
         if (ck->dirfd >= 0)
                 close(ck->dirfd);
         if (ck->writing && !ck->committed && ck->path)

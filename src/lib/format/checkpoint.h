@@ -33,8 +33,9 @@ struct cryo_checkpoint {
         /* Writer only: root of the tree a lazy dump serves (a process, a
          * container's init), ended or resumed once the pages have moved. */
         pid_t lazy_root;
-        struct writeback *writeback; /* writer only: early checksums, write-back if durable */
-        bool durable;                /* writer only: commit fsyncs it */
+        struct writeback *writeback;            /* writer only: early checksums, write-back if durable */
+        bool durable;                           /* writer only: commit fsyncs it */
+        struct ckpt_verification *verification; /* reader only: checksums on their way (verify.c) */
 };
 
 enum {
@@ -66,6 +67,18 @@ int ckpt_commit(struct cryo_checkpoint *ck, struct cryo_error **err);
 int ckpt_open(const char *path, enum ckpt_verify verify, struct cryo_checkpoint **out,
               struct cryo_error **err);
 int ckpt_verify(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct cryo_error **err);
+/*
+ * CKPT_VERIFY_FULL in two halves: sizes now, checksums on a thread, so that
+ * a restore prepares meanwhile.  Below `min_bytes` of files, all is done
+ * now (a thread would cost more than it hides).  ckpt_verify_end() joins
+ * it and returns its outcome; it must have returned 0 before the restored
+ * tree runs a single instruction.  Both return 0 when nothing is pending.
+ */
+int ckpt_verify_begin(struct cryo_checkpoint *ck, uint64_t min_bytes, struct cryo_error **err);
+int ckpt_verify_end(struct cryo_checkpoint *ck, struct cryo_error **err);
+bool ckpt_verify_pending(const struct cryo_checkpoint *ck);
+/* Joins a pending verification and drops its outcome. */
+void ckpt_verify_cancel(struct cryo_checkpoint *ck);
 void ckpt_free(struct cryo_checkpoint *ck);
 static inline void ckpt_freep(struct cryo_checkpoint **ck) {
         ckpt_free(*ck);

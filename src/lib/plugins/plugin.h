@@ -68,6 +68,10 @@ struct cryo_plugin {
                        struct cryo_error **err);
         /* Adds plugin-specific facts to an inspect report. */
         int (*inspect)(struct cryo_checkpoint *ck, json_object *report, struct cryo_error **err);
+        /* restore() is handed a checkpoint whose checksums are still being
+         * computed (ckpt_verify_begin) and calls ckpt_verify_end() before the
+         * restored tree runs; otherwise cryo_restore() verifies first. */
+        bool verifies_before_resume;
         /* Passes req->lazy on to CRIU (post-copy migration). */
         bool lazy_pages;
         /* Post-copy: restore() itself confirms to the source (cryo_lazy_send_done)

@@ -118,6 +118,51 @@ static void test_corrupted_file_is_named(void **state) {
         assert_non_null(strstr(err->message, "corrupted"));
 }
 
+/* Verification in two halves: sizes at once, checksums on a thread whose
+ * outcome ckpt_verify_end() gives; below the size limit, all at once. */
+static void test_verify_in_the_background(void **state) {
+        (void) state;
+        _cleanup_free_ char *path = write_checkpoint("ck-background");
+        _cleanup_free_ char *img = fs_path_join(path, "checkpoint/pages-1.img");
+        _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
+        _cleanup_error_ struct cryo_error *err = NULL;
+
+        assert_int_equal(ckpt_open(path, CKPT_VERIFY_NONE, &ck, &err), 0);
+        assert_int_equal(ckpt_verify_begin(ck, 0, &err), 0);
+        assert_true(ckpt_verify_pending(ck));
+        assert_int_equal(ckpt_verify_end(ck, &err), 0);
+        assert_false(ckpt_verify_pending(ck));
+        assert_true(ck->stats.phase[CRYO_PHASE_VERIFY].bytes >= 10);
+        /* Nothing pending: end is a no-op. */
+        assert_int_equal(ckpt_verify_end(ck, &err), 0);
+        ckpt_free(steal_pointer(&ck));
+
+        int fd = open(img, O_WRONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, "X", 1, 5), 1);
+        close(fd);
+        /* In the background: begin only checks sizes, end finds it. */
+        assert_int_equal(ckpt_open(path, CKPT_VERIFY_NONE, &ck, &err), 0);
+        assert_int_equal(ckpt_verify_begin(ck, 0, &err), 0);
+        assert_int_equal(ckpt_verify_end(ck, &err), -EBADMSG);
+        assert_non_null(strstr(err->message, "checkpoint/pages-1.img is corrupted"));
+        cryo_error_freep(&err);
+        /* Below min_bytes: begin does it all, and nothing is pending. */
+        assert_int_equal(ckpt_verify_begin(ck, 1u << 20, &err), -EBADMSG);
+        assert_false(ckpt_verify_pending(ck));
+        cryo_error_freep(&err);
+        /* Dropped while pending: ckpt_free() joins the thread. */
+        assert_int_equal(ckpt_verify_begin(ck, 0, &err), 0);
+        assert_true(ckpt_verify_pending(ck));
+        ckpt_free(steal_pointer(&ck));
+        /* A truncated file fails at begin, before anything is started. */
+        assert_int_equal(truncate(img, 4), 0);
+        assert_int_equal(ckpt_open(path, CKPT_VERIFY_NONE, &ck, &err), 0);
+        assert_int_equal(ckpt_verify_begin(ck, 0, &err), -EBADMSG);
+        assert_non_null(strstr(err->message, "truncated"));
+        assert_false(ckpt_verify_pending(ck));
+}
+
 static void test_truncated_and_missing(void **state) {
         (void) state;
         _cleanup_free_ char *path = write_checkpoint("ck-trunc");
@@ -387,6 +432,7 @@ int main(void) {
                 cmocka_unit_test(test_commit_is_atomic_and_private),
                 cmocka_unit_test(test_uncommitted_leaves_nothing),
                 cmocka_unit_test(test_open_verifies),
+                cmocka_unit_test(test_verify_in_the_background),
                 cmocka_unit_test(test_corrupted_file_is_named),
                 cmocka_unit_test(test_truncated_and_missing),
                 cmocka_unit_test(test_newer_format_refused),

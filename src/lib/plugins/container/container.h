@@ -103,3 +103,20 @@ int container_restore_saved_bind(struct cryo_checkpoint *ck, const char *saved, 
 /* Writes spec.dump and network.status, and the "container" manifest
  * section (id, namespace, limits, security). */
 int container_save_metadata(const struct container *c, struct cryo_checkpoint *ck, struct cryo_error **err);
+
+/* Holds a container restored by runc at CRIU's pre-resume until the
+ * checkpoint's checksums, still being computed (ckpt_verify_begin), pass;
+ * if they fail, kills it and that CRIU before it runs (resume-gate.c).  CRIU must list cryo-criu-hook as an
+ * action script, with `work_dir` as its work directory. */
+struct resume_gate;
+int resume_gate_open(const char *work_dir, struct cryo_checkpoint *ck, struct resume_gate **out,
+                     struct cryo_error **err);
+/* After the restore returned: 0 if the checksums passed, else their error.
+ * *held: the tree was held until then (false: the hook never asked, e.g.
+ * because CRIU failed before; the checksums were awaited here). */
+int resume_gate_close(struct resume_gate *g, bool *held, struct cryo_error **err);
+void resume_gate_free(struct resume_gate *g);
+static inline void resume_gate_freep(struct resume_gate **g) {
+        resume_gate_free(*g);
+        *g = NULL;
+}

@@ -266,6 +266,7 @@ const struct cryo_plugin cryo_plugin_containerd = {
         .dump = containerd_dump,
         .restore = containerd_restore_container,
         .inspect = containerd_inspect,
+        .verifies_before_resume = true,
         .lazy_pages = true,
         .lazy_confirms = true,
 };

@@ -43,12 +43,33 @@ struct restore {
         const char *id;
         char *lease;
         char *snapshotter;
-        char *state_dir; /* /run/cryo/containerd/<ns>/<id>: CRIU work dir, stdin FIFO */
-        char *data_dir;  /* /var/lib/cryo/containers/<ns>/<id>: log, recreated bind sources */
+        char *state_dir;       /* /run/cryo/containerd/<ns>/<id>: CRIU work dir, stdin FIFO */
+        char *data_dir;        /* /var/lib/cryo/containers/<ns>/<id>: log, recreated bind sources */
+        const char *runc_root; /* where the shim's runc keeps its state */
         bool snapshot_prepared;
         bool container_created;
         bool task_created;
 };
+
+/*
+ * When CRIU fails, runc 1.1 leaves its restore's root mount
+ * (<root>/<ns>/<id>/criu-root) and that state directory behind, without a
+ * state.json, and then refuses the id for good: "container with given ID
+ * already exists".  Only a directory runc does not count as a container
+ * (no state.json) is removed.
+ */
+static void remove_runc_leftovers(const struct restore *rs) {
+        _cleanup_free_ char *dir = NULL, *mnt = NULL;
+        if (asprintf(&dir, "%s/%s/%s", rs->runc_root, rs->ns, rs->id) < 0 ||
+            !(mnt = fs_path_join(dir, "criu-root")))
+                return;
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || faccessat(fd, "state.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                return;
+        (void) umount2(mnt, MNT_DETACH);
+        (void) unlinkat(fd, "criu-root", AT_REMOVEDIR);
+        (void) rmdir(dir);
+}
 
 /* Undoes, newest first, what this restore made; errors here cannot be
  * reported better than the failure that brought us here. */
@@ -61,6 +82,7 @@ static void restore_unwind(struct restore *rs) {
                         struct timespec ts = {0, 100 * 1000 * 1000};
                         nanosleep(&ts, NULL);
                 }
+                remove_runc_leftovers(rs);
         }
         if (rs->container_created)
                 (void) ctrd_container_delete(rs->client, rs->id, NULL);
@@ -193,8 +215,8 @@ static int prepare_rootfs(struct restore *rs, struct cryo_checkpoint *ck, const 
  * it (six iptables-restore runs, ~90 ms) protect nothing there.  Kept when
  * TCP connections are restored (their repair is what the lock is for). */
 static char *write_criu_conf(struct restore *rs, const struct engine_options *o, bool private_netns,
-                             bool lazy, struct cryo_error **err) {
-        char text[256] = "mntns-compat-mode\n";
+                             bool lazy, const char *gate_hook, struct cryo_error **err) {
+        char text[256 + PATH_MAX] = "mntns-compat-mode\n";
         if (private_netns && !o->tcp_established)
                 strcat(text, "network-lock skip\n");
         /* Post-copy: runc's CRIU registers the anonymous memory with
@@ -211,6 +233,12 @@ static char *write_criu_conf(struct restore *rs, const struct engine_options *o,
                 strcat(text, "ext-unix-sk\n");
         if (o->tcp_close)
                 strcat(text, "tcp-close\n");
+        /* Holds the tree at pre-resume until the checksums pass. */
+        if (gate_hook && strlen(gate_hook) < PATH_MAX) {
+                strcat(text, "action-script ");
+                strcat(text, gate_hook);
+                strcat(text, "\n");
+        }
         _cleanup_close_ int fd = open(rs->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || fs_write_file_unsynced(fd, "criu.conf", text, strlen(text), 0600, err) < 0)
                 return NULL;
@@ -374,8 +402,8 @@ static int start_lazy_pages(struct cryo_checkpoint *ck, const struct cryo_reques
  * the work directory says why, and is kept. */
 static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, const struct cryo_request *req,
                             const struct ctrd_mounts *mounts, const struct ctrd_runc_options *base,
-                            bool fresh, struct engine_lazy_pages **daemon, uint32_t *pid, char **log_path,
-                            struct cryo_error **err) {
+                            bool fresh, bool gated, struct engine_lazy_pages **daemon, uint32_t *pid,
+                            char **log_path, const char **verified, struct cryo_error **err) {
         /* The shim resolves the path in its own working directory. */
         _cleanup_free_ char *abs = realpath(ck->path, NULL);
         _cleanup_free_ char *images = abs ? fs_path_join(abs, CRYO_CRIU_DIR) : NULL;
@@ -415,9 +443,31 @@ static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, cons
         /* It must listen before runc's CRIU starts restoring. */
         if (*daemon && (r = engine_lazy_pages_ready(*daemon, err)) < 0)
                 return cryo_error_prefix(err, "post-copy restore");
+        _cleanup_(resume_gate_freep) struct resume_gate *gate = NULL;
+        if (gated && (r = resume_gate_open(work, ck, &gate, err)) < 0)
+                return r;
         uint64_t start = cryo_now_usec();
         r = ctrd_task_start(rs->client, rs->id, pid, err);
-        cryo_stats_add(&ck->stats, CRYO_PHASE_RESTORE, cryo_now_usec() - start, 0);
+        uint64_t elapsed = cryo_now_usec() - start;
+        if (gate) {
+                /* A checkpoint that fails its checksums explains more than
+                 * the restore CRIU could not finish once its tree was killed. */
+                bool held = false;
+                _cleanup_error_ struct cryo_error *bad = NULL;
+                int v = resume_gate_close(gate, &held, &bad);
+                if (v < 0) {
+                        if (err) {
+                                cryo_error_freep(err);
+                                *err = steal_pointer(&bad);
+                        }
+                        return v;
+                }
+                /* Not held: CRIU never ran the hook (it failed first, or
+                 * the configuration was not read); the checksums passed
+                 * all the same. */
+                *verified = held ? "pre-resume" : "after-resume";
+        }
+        cryo_stats_add(&ck->stats, CRYO_PHASE_RESTORE, elapsed, 0);
         if (r < 0) {
                 /* A daemon that could not reach the source explains more than
                  * CRIU's restore, which then fails for want of it. */
@@ -459,7 +509,7 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         struct ctrd_mounts mounts = {0};
         struct ctrd_runc_options runc = {0};
         _cleanup_json_ json_object *spec = NULL;
-        _cleanup_free_ char *criu_conf = NULL, *log_uri = NULL;
+        _cleanup_free_ char *criu_conf = NULL, *log_uri = NULL, *gate_hook = NULL;
         _cleanup_ctrd_client_ struct ctrd_client *client = NULL;
         /* Post-copy: fetches the pages while the restored task runs. */
         _cleanup_lazy_pages_ struct engine_lazy_pages *daemon = NULL;
@@ -500,6 +550,17 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         const char *snapshotter = cryo_json_str(cryo_json_get(config, "containerd"), "snapshotter", "");
         rs.snapshotter = strdup(*snapshotter ? snapshotter : "overlayfs");
         runc.root = (char *) req->runtime_root;
+        rs.runc_root =
+                req->runtime_root && *req->runtime_root ? req->runtime_root : CONTAINERD_DEFAULT_RUNC_ROOT;
+        /* The checksums, when still being computed, go on until runc's CRIU
+         * is about to resume the tree, which cryo-criu-hook holds for them;
+         * without the hook, or without a tree (a fresh start), they are
+         * awaited first. */
+        if (ckpt_verify_pending(ck) && (fresh || !(gate_hook = fs_sibling_program("cryo-criu-hook")))) {
+                r = ckpt_verify_end(ck, err);
+                if (r < 0)
+                        goto out;
+        }
         r = make_dirs(&rs, err);
         if (r < 0)
                 goto out;
@@ -516,7 +577,8 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         if (r < 0)
                 goto fail;
 
-        criu_conf = write_criu_conf(&rs, &req->criu, spec_private_netns(saved_spec), req->lazy != NULL, err);
+        criu_conf = write_criu_conf(&rs, &req->criu, spec_private_netns(saved_spec), req->lazy != NULL,
+                                    gate_hook, err);
         if (!criu_conf && err && *err) {
                 r = -(*err)->code;
                 goto fail;
@@ -555,7 +617,9 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         rs.container_created = true;
 
         uint32_t pid = 0;
-        r = create_and_start(&rs, ck, req, &mounts, &runc, fresh, &daemon, &pid, &log_uri, err);
+        const char *verified = NULL;
+        r = create_and_start(&rs, ck, req, &mounts, &runc, fresh, gate_hook != NULL, &daemon, &pid, &log_uri,
+                             &verified, err);
         if (r < 0)
                 goto fail;
         if (daemon) {
@@ -601,6 +665,8 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         json_object_object_add(result, "pid", json_object_new_int((int) pid));
         json_object_object_add(result, "image", json_object_new_string(image.name));
         json_object_object_add(result, "log", json_object_new_string(log_uri + strlen("file://")));
+        if (verified)
+                json_object_object_add(result, "verified", json_object_new_string(verified));
         restore_clear(&rs);
         /* The rest: containerd calls other than the measured ones, the spec. */
         cryo_stats_add(&ck->stats, CRYO_PHASE_RPC,
@@ -608,6 +674,15 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         goto out;
 fail:
         restore_unwind(&rs);
+        if (ckpt_verify_pending(ck)) {
+                /* Whatever failed may have been a bad image: say so then. */
+                _cleanup_error_ struct cryo_error *bad = NULL;
+                if (ckpt_verify_end(ck, &bad) < 0 && err) {
+                        cryo_error_freep(err);
+                        *err = steal_pointer(&bad);
+                        r = -(*err)->code;
+                }
+        }
 out:
         restore_clear(&rs);
         containerd_image_clear(&image);
