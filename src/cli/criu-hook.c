@@ -11,8 +11,8 @@
  *    between, polling every millisecond instead of CRIU's 100 ms steps.
  *  - "pre-resume", for a container restored by runc (listed in the CRIU
  *    configuration file cryo gives runc): the tree is restored but has not
- *    run yet; it sends the root's pid and CRIU's through "pre-resume" in
- *    CRIU's work directory (its working directory) and waits on "pre-resume.done"
+ *    run yet; it sends the root's pid through "pre-resume" in CRIU's work
+ *    directory (its working directory) and waits on "pre-resume.done"
  *    while cryo finishes the checksums (src/lib/plugins/container/
  *    resume-gate.c).
  *
@@ -66,9 +66,9 @@ int main(int argc, char **argv) {
                 if (dir)
                         knock(dir, "pre-dump", "f");
         } else if (!strcmp(action, "pre-resume")) {
-                char msg[64];
+                char msg[32];
                 const char *pid = getenv("CRTOOLS_INIT_PID");
-                snprintf(msg, sizeof(msg), "%s %d\n", pid ? pid : "0", (int) getppid());
+                snprintf(msg, sizeof(msg), "%s\n", pid ? pid : "0");
                 knock(".", "pre-resume", msg);
         }
         return 0;

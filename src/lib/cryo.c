@@ -98,6 +98,10 @@ int cryo_dump_tree(struct engine_dump_request *dump, struct cryo_checkpoint *ck,
         return 0;
 }
 
+static int verify_before_resume(void *arg, struct cryo_error **err) {
+        return ckpt_verify_end(arg, err);
+}
+
 int cryo_restore_tree(struct engine_restore_request *restore, struct cryo_checkpoint *ck, pid_t *pid,
                       struct cryo_error **err) {
         int r = fs_mkdir_p(CRYO_WORK_DIR, 0700, err);
@@ -114,7 +118,28 @@ int cryo_restore_tree(struct engine_restore_request *restore, struct cryo_checkp
                 return r;
         }
         restore->work_fd = work_fd;
+        /* Checksums still being computed: CRIU holds the tree for them
+         * (restore->resumed_after, if the caller asks, says it did). */
+        if (ckpt_verify_pending(ck)) {
+                restore->before_resume = verify_before_resume;
+                restore->before_resume_arg = ck;
+        }
         r = engine_restore(restore, pid, &ck->stats, err);
+        if (ckpt_verify_pending(ck)) {
+                /* CRIU never reached pre-resume: a bad image explains more
+                 * than its failure; a tree that ran unverified is ended. */
+                _cleanup_error_ struct cryo_error *bad = NULL;
+                int v = ckpt_verify_end(ck, &bad);
+                if (v < 0) {
+                        if (r >= 0)
+                                signal_tree(*pid, SIGKILL);
+                        if (err) {
+                                cryo_error_freep(err);
+                                *err = steal_pointer(&bad);
+                        }
+                        r = v;
+                }
+        }
         if (r < 0) {
                 keep_log(work_fd, CRYO_RESTORE_LOG, cryo_json_str(ck->manifest, "name", "checkpoint"), err);
                 if (restore->lazy)

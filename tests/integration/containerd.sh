@@ -18,6 +18,14 @@ test_counter_continues_under_new_id() {
         local ck before after pid
         ck=$(dump_ctr c1)
         [ "$(stat -c %a "$ck")" = 700 ] || fail "checkpoint is not root-only"
+        # Read inside the container's own network namespace (only loopback,
+        # up), not the host's.
+        python3 - "$ck/cryo.json" <<'PY' || fail "network configuration: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["container"].get("network"))' "$ck/cryo.json")"
+import json, sys
+net = json.load(open(sys.argv[1]))["container"]["network"]
+assert list(net["interfaces"]) == ["lo"] and net["interfaces"]["lo"]["up"], net
+assert "127.0.0.1/8" in net["interfaces"]["lo"]["addresses"], net
+PY
         wait_for test "$(ctr_task_status c1)" = STOPPED || fail "source task not stopped after the dump: $(ctr_task_status c1)"
         before=$(python3 -c 'import sys; print(open(sys.argv[1]).read().strip())' "$TEST_SCRATCH/dummy" 2>/dev/null || true)
         "$CRYO" restore --type containerd --checkpoint-dir "$ck" --id c1-restored >"$TEST_SCRATCH/out"

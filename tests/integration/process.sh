@@ -322,6 +322,35 @@ test_restore_corrupted_image() {
         wl_expect_pass memory
 }
 
+# 32 MiB of images or more: the checksums run beside CRIU's restore, which
+# holds the tree at pre-resume until they pass (libcriu's notification).
+# A bad byte fails the restore with the file named and no process left; the
+# good image restores with "verified": "pre-resume" and intact memory.
+test_big_image_verified_at_pre_resume() {
+        _need_cryo
+        wl_start memory --size-mb 48
+        cryo_dump memory
+        wl_reap memory
+        local img off orig
+        img=$(cd "$CK" && ls -S checkpoint/pages-*.img | head -n 1)
+        [ "$(stat -c %s "$CK/$img")" -ge $((32 << 20)) ] || fail "$img is under 32 MiB"
+        off=$(($(stat -c %s "$CK/$img") / 2))
+        orig=$(dd if="$CK/$img" bs=1 skip=$off count=1 status=none | od -An -tu1 | tr -d ' ')
+        printf "\\$(printf %o $(((orig + 1) % 256)))" | dd of="$CK/$img" bs=1 seek=$off conv=notrunc status=none
+        expect_fail "restore of a corrupted image" "$CRYO" restore --type process --checkpoint-dir "$CK"
+        assert_err "$(basename "$img") is corrupted"
+        wl_assert_gone memory
+        printf "\\$(printf %o "$orig")" | dd of="$CK/$img" bs=1 seek=$off conv=notrunc status=none
+        cryo_restore "$CK" --json
+        python3 - "$TEST_SCRATCH/restore.out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["verified"] == "pre-resume", r.get("verified")
+assert r["stats"]["phases"]["verify"]["bytes"] >= 32 << 20, r["stats"]["phases"]["verify"]
+PY
+        wl_expect_pass memory
+}
+
 test_restore_truncated_image() {
         _need_cryo
         _dumped_memory

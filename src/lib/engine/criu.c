@@ -2,6 +2,7 @@
 #include <criu/criu.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "format/layout.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/proc.h"
 
 #define DEFAULT_LOG_LEVEL 4
 
@@ -209,6 +211,46 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
         return 0;
 }
 
+void engine_end_held_tree(pid_t root) {
+        /* Read before the kills: a dead task has no tracer. */
+        pid_t criu = proc_tracer(root);
+        _cleanup_free_ struct cryo_proc *procs = NULL;
+        size_t n = 0;
+        /* In ptrace stop: the tree cannot fork meanwhile. */
+        if (proc_tree_collect(root, &procs, &n, NULL) >= 0)
+                for (size_t i = 0; i < n; i++)
+                        (void) kill(procs[i].pid, SIGKILL);
+        (void) kill(root, SIGKILL);
+        if (criu > 1)
+                (void) kill(criu, SIGKILL);
+}
+
+/* The restore in progress on this thread, for restore_notify(). */
+struct restore_notify {
+        const struct engine_restore_request *req;
+        pid_t root;
+        bool asked;
+        int result;
+        struct cryo_error *err;
+};
+static _Thread_local struct restore_notify *restore_state;
+
+static int restore_notify(char *action, criu_notify_arg_t na) {
+        struct restore_notify *n = restore_state;
+        if (!n)
+                return 0;
+        /* setup-namespaces and post-restore carry the root's pid. */
+        if (criu_notify_pid(na) > 0)
+                n->root = criu_notify_pid(na);
+        if (strcmp(action, "pre-resume") != 0)
+                return 0;
+        n->asked = true;
+        n->result = n->req->before_resume(n->req->before_resume_arg, &n->err);
+        if (n->result < 0 && n->root > 0)
+                engine_end_held_tree(n->root);
+        return 0;
+}
+
 int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct cryo_stats *stats,
                    struct cryo_error **err) {
         _cleanup_criu_opts_ criu_opts *c = NULL;
@@ -247,9 +289,23 @@ int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct 
                 if (criu_local_add_cg_root(c, g->key, g->value) < 0)
                         return cryo_error_set(err, ENOMEM, "out of memory");
 
+        struct restore_notify notify = {.req = req};
+        if (req->before_resume)
+                criu_local_set_notify_cb(c, restore_notify);
         uint64_t start = cryo_now_usec();
+        restore_state = &notify;
         r = req->restore_detached ? criu_local_restore(c) : criu_local_restore_child(c);
+        restore_state = NULL;
         uint64_t elapsed = cryo_now_usec() - start;
+        _cleanup_error_ struct cryo_error *refused = steal_pointer(&notify.err);
+        if (notify.result < 0) {
+                /* The tree never ran; what refused it explains the rest. */
+                if (err && !*err)
+                        *err = steal_pointer(&refused);
+                return notify.result;
+        }
+        if (req->resumed_after)
+                *req->resumed_after = notify.asked;
         if (r < 0) {
                 int e = lazy ? engine_lazy_pages_explain(lazy, err) : 0;
                 return e < 0 ? e : engine_criu_failure(err, r, "restore", req->work_fd, CRYO_RESTORE_LOG);

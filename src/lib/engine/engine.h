@@ -115,11 +115,30 @@ struct engine_restore_request {
         const struct engine_inherit_fd *inherit_fds; /* ends with {-1, NULL} */
         const struct engine_pair *cg_roots;          /* {controller or NULL, path} */
         bool restore_detached;                       /* true: the tree is reparented away from us */
+        /* Optional: called at CRIU's pre-resume, the tree restored but in
+         * ptrace stop, not one instruction run.  Negative: it must never
+         * run; the engine ends it and CRIU (engine_end_held_tree) and
+         * fails with this error.  *resumed_after tells the caller it ran. */
+        int (*before_resume)(void *arg, struct cryo_error **err);
+        void *before_resume_arg;
+        bool *resumed_after; /* out, optional: before_resume returned 0 */
         /* Post-copy: fetch the pages from the source's page server; returns
          * once all are fetched (the tree runs meanwhile), or kills the tree
          * if the transfer fails. */
         const struct engine_lazy_request *lazy;
 };
+
+/*
+ * Ends a restored tree that CRIU holds in ptrace stop (at pre-resume), and
+ * that CRIU, so that the tree never runs.  The tree alone cannot be
+ * killed: its tasks would die in ptrace stop, CRIU's detach would fail,
+ * and CRIU's error path waits for the root alone while the other dead
+ * tasks, still traced, wait for CRIU to reap them (seen: 30 s, until
+ * runc's shim gave up).  With SIGKILL pending on every task first, CRIU's
+ * death, which lets its tracees go, cannot let one of them run: they die
+ * on their way back to user space.
+ */
+void engine_end_held_tree(pid_t root);
 
 /* Fills FREEZE, FROZEN, MEMORY_DUMP and DUMP phases of `stats`. */
 int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats, struct cryo_error **err);

@@ -137,3 +137,13 @@ bool proc_is_pidns_init(pid_t pid) {
                 }
         return fields > 1 && last && atoi(last) == 1;
 }
+
+pid_t proc_tracer(pid_t pid) {
+        char path[64], line[256];
+        snprintf(path, sizeof(path), "/proc/%d/status", pid);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (!strncmp(line, "TracerPid:", 10))
+                        return (pid_t) strtol(line + 10, NULL, 10);
+        return 0;
+}

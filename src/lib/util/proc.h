@@ -21,6 +21,9 @@ json_object *proc_tree_to_json(const struct cryo_proc *procs, size_t n);
 /* Reads /proc/<pid>/stat fields. */
 int proc_read_stat(pid_t pid, pid_t *ppid, char *comm, size_t comm_len, char *state);
 
+/* The pid of the process ptrace-attached to `pid`, or 0. */
+pid_t proc_tracer(pid_t pid);
+
 /* Is `pid` the init (pid 1) of a pid namespace below ours? */
 bool proc_is_pidns_init(pid_t pid);
 

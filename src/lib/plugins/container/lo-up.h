@@ -2,8 +2,9 @@
 #pragma once
 
 /*
- * Bringing up "lo" in a network namespace, in the calling process (which
- * enters the namespace: a forked child, or the short-lived hook program).
+ * Bringing up "lo" in a network namespace, in the calling thread (which
+ * enters the namespace: a short-lived thread of cryo's, or the hook
+ * program).
  * Header-only so that cryo-netns-up needs no more than libc and json-c.
  */
 #include <errno.h>

@@ -2,8 +2,12 @@
 /*
  * Network configuration of a container, read from inside its network
  * namespace: interfaces (name, MAC, flags, MTU), addresses and routes.
- * A forked child joins the namespace (setns must not touch cryo's own
- * namespace) and sends the JSON back through a pipe.
+ * A short-lived thread joins the namespace: setns(CLONE_NEWNET) moves the
+ * calling thread only, so cryo's other threads stay in the host's, and
+ * its sockets and /proc/thread-self/net are the container's.  (A forked
+ * child did this before; but a fork copies one thread of a process whose
+ * write-back thread may be mid-way, and under valgrind the child's exit
+ * then reported that thread's memory as lost and failed.)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,13 +15,13 @@
 #include <ifaddrs.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "plugins/container/container.h"
@@ -101,7 +105,8 @@ static json_object *read_interfaces(void) {
 /* /proc/net/route: hex little-endian IPv4 destination, gateway, mask. */
 static json_object *read_routes(void) {
         json_object *routes = json_object_new_array();
-        _cleanup_fclose_ FILE *f = fopen("/proc/net/route", "re");
+        /* /proc/net is the main thread's namespace, not this thread's. */
+        _cleanup_fclose_ FILE *f = fopen("/proc/thread-self/net/route", "re");
         char line[512];
         if (!f || !fgets(line, sizeof(line), f))
                 return routes;
@@ -129,82 +134,67 @@ static json_object *read_routes(void) {
         return routes;
 }
 
-static void report_from_child(int netns_fd, int out_fd) {
-        if (setns(netns_fd, CLONE_NEWNET) < 0)
-                _exit(1);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "interfaces", read_interfaces());
-        json_object_object_add(o, "routes", read_routes());
-        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-        size_t len = strlen(text);
-        int status = 0;
-        while (len > 0) {
-                ssize_t n = write(out_fd, text, len);
-                if (n <= 0) {
-                        status = 1;
-                        break;
-                }
-                text += n;
-                len -= (size_t) n;
-        }
-        json_object_put(o);
-        _exit(status);
+/* Runs fn in a thread of its own inside the network namespace of pid. */
+struct in_netns {
+        int netns_fd;
+        int (*fn)(struct in_netns *job);
+        json_object *report;
+        int result;
+};
+
+static void *in_netns_thread(void *arg) {
+        struct in_netns *job = arg;
+        job->result = job->fn(job);
+        return NULL;
 }
 
-int container_read_network(pid_t pid, json_object **out, struct cryo_error **err) {
+static int run_in_netns(pid_t pid, struct in_netns *job, struct cryo_error **err) {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
         _cleanup_close_ int netns = open(path, O_RDONLY | O_CLOEXEC);
         if (netns < 0)
                 return cryo_error_errno(err, errno, "cannot open the network namespace of pid %d", pid);
-        int pipefd[2];
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return cryo_error_errno(err, errno, "pipe");
-        _cleanup_close_ int rd = pipefd[0];
-        pid_t child = fork();
-        if (child < 0) {
-                close(pipefd[1]);
-                return cryo_error_errno(err, errno, "fork");
-        }
-        if (child == 0) {
-                close(rd);
-                report_from_child(netns, pipefd[1]);
-        }
-        close(pipefd[1]);
-
-        _cleanup_free_ char *text = NULL;
-        int r = fs_read_fd(rd, 1 << 22, &text, NULL, NULL);
-        int status = 0;
-        while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-                ;
-        if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return cryo_error_set(err, EIO, "cannot read the network configuration of pid %d", pid);
-        json_object *o = json_tokener_parse(text);
-        if (!o)
-                return cryo_error_set(err, EBADMSG, "bad network report for pid %d", pid);
-        *out = o;
+        job->netns_fd = netns;
+        pthread_t thread;
+        int r = pthread_create(&thread, NULL, in_netns_thread, job);
+        if (r != 0)
+                return cryo_error_errno(err, r, "cannot start a thread");
+        pthread_join(thread, NULL);
         return 0;
 }
 
-static void lo_up_in_child(int netns_fd) {
-        _exit(lo_up_in_netns(netns_fd) < 0 ? 1 : 0);
+static int report(struct in_netns *job) {
+        if (setns(job->netns_fd, CLONE_NEWNET) < 0)
+                return -errno;
+        job->report = json_object_new_object();
+        json_object_object_add(job->report, "interfaces", read_interfaces());
+        json_object_object_add(job->report, "routes", read_routes());
+        return 0;
+}
+
+int container_read_network(pid_t pid, json_object **out, struct cryo_error **err) {
+        struct in_netns job = {.fn = report};
+        int r = run_in_netns(pid, &job, err);
+        if (r < 0)
+                return r;
+        if (job.result < 0)
+                return cryo_error_errno(err, -job.result, "cannot read the network configuration of pid %d",
+                                        pid);
+        *out = job.report;
+        return 0;
+}
+
+static int lo_up(struct in_netns *job) {
+        return lo_up_in_netns(job->netns_fd);
 }
 
 int container_netns_up(pid_t pid, struct cryo_error **err) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
-        _cleanup_close_ int netns = open(path, O_RDONLY | O_CLOEXEC);
-        if (netns < 0)
-                return cryo_error_errno(err, errno, "cannot open the network namespace of pid %d", pid);
-        pid_t child = fork();
-        if (child < 0)
-                return cryo_error_errno(err, errno, "fork");
-        if (child == 0)
-                lo_up_in_child(netns);
-        int status = 0;
-        while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-                ;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return cryo_error_set(err, EIO, "cannot bring up the loopback interface of pid %d", pid);
+        struct in_netns job = {.fn = lo_up};
+        int r = run_in_netns(pid, &job, err);
+        if (r < 0)
+                return r;
+        if (job.result < 0)
+                return cryo_error_errno(err, -job.result, "cannot bring up the loopback interface of pid %d",
+                                        pid);
         return 0;
 }

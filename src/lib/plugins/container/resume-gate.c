@@ -11,7 +11,9 @@
  * in CRIU's work directory (its working directory, criu/cr-service.c) and
  * waits on "pre-resume.done".  The gate's thread answers once the
  * checksums, computed meanwhile (ckpt_verify_begin), are known: go on, or
- * first kill the tree and that CRIU, so that the tree never runs.
+ * first kill the tree and that CRIU, so that the tree never runs
+ * (engine_end_held_tree; freezing its cgroup instead would not do: runc
+ * puts CRIU, and so this hook, into the container's cgroup).
  *
  * CRIU ignores the script's exit code at pre-resume, which is why a bad
  * checkpoint is held here rather than refused by the hook.
@@ -20,16 +22,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/engine.h"
 #include "plugins/container/container.h"
 #include "util/cleanup.h"
-#include "util/fs.h"
-#include "util/proc.h"
 
 struct resume_gate {
         pthread_t thread;
@@ -42,29 +42,6 @@ struct resume_gate {
         int result;
         struct cryo_error *err;
 };
-
-/*
- * Ends a tree that must not run, and the CRIU restoring it.  The tree
- * alone cannot be killed: its tasks would die in ptrace stop, CRIU's
- * detach would fail, and CRIU's error path waits for the root alone while
- * the other dead tasks, still traced, wait for CRIU to reap them (seen:
- * 30 s, until the shim gave up).  Nor frozen: runc puts CRIU itself, and
- * so this hook, into the container's cgroup.  With SIGKILL pending on
- * every task first, CRIU's death (which lets its tracees go) cannot let
- * one of them run: they die on their way back to user space.  runc then
- * fails the restore, and the caller unwinds.
- */
-static void end_tree(pid_t root, pid_t criu) {
-        _cleanup_free_ struct cryo_proc *procs = NULL;
-        size_t n = 0;
-        /* In ptrace stop under CRIU: the tree cannot fork meanwhile. */
-        if (proc_tree_collect(root, &procs, &n, NULL) >= 0)
-                for (size_t i = 0; i < n; i++)
-                        (void) kill(procs[i].pid, SIGKILL);
-        (void) kill(root, SIGKILL);
-        if (criu > 1)
-                (void) kill(criu, SIGKILL);
-}
 
 static void *gate_thread(void *arg) {
         struct resume_gate *g = arg;
@@ -80,16 +57,14 @@ static void *gate_thread(void *arg) {
                 if (p[1].revents)
                         return NULL;
         }
-        /* "<root pid> <criu pid>\n" */
-        char buf[64] = "";
+        /* "<root pid>\n" */
+        char buf[32] = "";
         ssize_t n = read(g->ask_fd, buf, sizeof(buf) - 1);
-        char *end = buf;
-        pid_t root = n > 0 ? (pid_t) strtol(buf, &end, 10) : 0;
-        pid_t criu = n > 0 ? (pid_t) strtol(end, NULL, 10) : 0;
+        pid_t root = n > 0 ? (pid_t) strtol(buf, NULL, 10) : 0;
         g->asked = true;
         g->result = ckpt_verify_end(g->ck, &g->err);
         if (g->result < 0 && root > 0)
-                end_tree(root, criu);
+                engine_end_held_tree(root);
         (void) !write(g->done_fd, g->result < 0 ? "k" : "g", 1);
         return NULL;
 }

@@ -114,11 +114,15 @@ static int process_restore(const struct cryo_request *req, struct cryo_checkpoin
                 .restore_detached = true,
                 .lazy = req->lazy ? &req->lazy->page_server : NULL,
         };
+        bool held = false;
+        restore.resumed_after = &held;
         pid_t pid = 0;
         r = cryo_restore_tree(&restore, ck, &pid, err);
         if (r < 0)
                 return r;
         json_object_object_add(result, "pid", json_object_new_int(pid));
+        if (held)
+                json_object_object_add(result, "verified", json_object_new_string("pre-resume"));
         return 0;
 }
 
@@ -136,5 +140,6 @@ const struct cryo_plugin cryo_plugin_process = {
         .dump = process_dump,
         .restore = process_restore,
         .inspect = process_inspect,
+        .verifies_before_resume = true,
         .lazy_pages = true,
 };
