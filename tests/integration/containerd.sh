@@ -372,6 +372,9 @@ r = json.load(open(sys.argv[1]))
 assert r["verified"] == "pre-resume", r.get("verified")
 v = r["stats"]["phases"]["verify"]
 assert v["bytes"] >= 32 << 20 and v["usec"] > 0, v
+# CRIU's restore log is kept beside the task's stdio log.
+assert r["criu_log"].startswith("/var/lib/cryo/containers/"), r.get("criu_log")
+assert "Restore finished successfully" in open(r["criu_log"]).read()
 PY
         ctr_task_running g1 || fail "g1 is $(ctr_task_status g1) after the restore"
         wait_for test "$(stat -c %y "$hb/count")" != "$mark" || fail "the restored loop does not run"

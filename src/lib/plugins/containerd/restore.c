@@ -490,6 +490,27 @@ static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, cons
         return 0;
 }
 
+/* CRIU's restore log, kept beside the task's stdio log (as Podman keeps
+ * its restore.log): what CRIU did is worth having after a success too.
+ * Best effort: the restore succeeded whatever happens here. */
+static void keep_restore_log(const struct restore *rs, json_object *result) {
+        _cleanup_free_ char *from = NULL, *to = fs_path_join(rs->data_dir, CRYO_RESTORE_LOG);
+        if (!to || asprintf(&from, "%s/criu/%s", rs->state_dir, CRYO_RESTORE_LOG) < 0)
+                return;
+        if (rename(from, to) < 0) {
+                /* /run is a tmpfs on most hosts: another file system. */
+                if (errno != EXDEV)
+                        return;
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                _cleanup_close_ int dir = open(rs->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dir < 0 || fs_read_file(AT_FDCWD, from, 256u << 20, &text, &len, NULL) < 0 ||
+                    fs_write_file_unsynced(dir, CRYO_RESTORE_LOG, text, len, 0600, NULL) < 0)
+                        return;
+        }
+        json_object_object_add(result, "criu_log", json_object_new_string(to));
+}
+
 static uint64_t measured_usec(const struct cryo_stats *s) {
         static const enum cryo_phase parts[] = {CRYO_PHASE_SNAPSHOT, CRYO_PHASE_ROOTFS,
                                                 CRYO_PHASE_TASK_CREATE, CRYO_PHASE_RESTORE};
@@ -667,6 +688,8 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         json_object_object_add(result, "log", json_object_new_string(log_uri + strlen("file://")));
         if (verified)
                 json_object_object_add(result, "verified", json_object_new_string(verified));
+        if (!fresh)
+                keep_restore_log(&rs, result);
         restore_clear(&rs);
         /* The rest: containerd calls other than the measured ones, the spec. */
         cryo_stats_add(&ck->stats, CRYO_PHASE_RPC,
