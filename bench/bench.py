@@ -1501,7 +1501,7 @@ OVERLAPPED = {"verify_overlapped"}  # shown, but not subtracted from the wall ti
 PHASE_LABEL = {"write": "write (checksums + fsync)", "verify": "verify (checksums)",
                "verify_overlapped": "checksums beside CRIU (overlapped)", "export_wall": "export (zstd)",
                "criu_dump": "criu_dump", "restore": "restore (CRIU)", "archive": "archive (zstd)",
-               "import": "import (extract + verify)"}
+               "import": "import (extract; checksums in verify)"}
 
 
 def render_overheads(res, cells, wls):
@@ -1614,11 +1614,11 @@ def top_overheads(res, cells, analysis):
             items.append(("archive: `cryo export` (tar + zstd -1 + fsync), after the whole dump", ex,
                           f"{fmt_s(ex)} on top of the dump ({at}); `tar | zstd -1 -T{os.cpu_count()}` + fsync "
                           f"of the same directory: {fmt_s(ref)}"))
-        zv = z.med_phase("restore_phases", "verify")
-        if zv is not None:
-            items.append(("archive: restore's import (zstd -d, untar to disk) then checksums, before CRIU", zv,
-                          f"{fmt_s(zv)} of {fmt_s(z.med('restore_s'))} ({at}); the verify alone is "
-                          f"{fmt_s(r['verify'])} on a directory checkpoint"))
+        zi = z.med_phase("restore_phases", "import")
+        if zi is not None:
+            items.append(("archive: restore's import (zstd -d, untar to disk), before CRIU", zi,
+                          f"{fmt_s(zi)} of {fmt_s(z.med('restore_s'))} ({at}); the checksums are then "
+                          f"handled as for a directory checkpoint"))
     items.sort(key=lambda x: -(x[1] or 0))
     return items
 

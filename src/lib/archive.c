@@ -130,9 +130,11 @@ int cryo_export(const char *path, const char *out_file, int level, int threads, 
 }
 
 /* Extracts `archive` into a new hidden directory `root`/`prefix`XXXXXX and
- * verifies every checksum; the directory is removed on failure. */
-static int extract_verified(const char *archive, const char *root, const char *prefix, char **dir_out,
-                            struct cryo_checkpoint **ck_out, struct cryo_error **err) {
+ * verifies it (zstd's frame checksums have checked the stream already);
+ * the directory is removed on failure. */
+static int extract_verified(const char *archive, const char *root, const char *prefix,
+                            enum ckpt_verify verify, char **dir_out, struct cryo_checkpoint **ck_out,
+                            struct cryo_error **err) {
         _cleanup_close_ int fd =
                 cryo_archive_is_stdio(archive) ? dup(STDIN_FILENO) : open(archive, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -148,7 +150,7 @@ static int extract_verified(const char *archive, const char *root, const char *p
         _cleanup_(fs_rm_rf_freep) char *tmp = steal_pointer(&tmpl);
         r = tar_extract_dir(fd, tmp, NULL, err);
         if (r >= 0)
-                r = ckpt_open(tmp, CKPT_VERIFY_FULL, ck_out, err);
+                r = ckpt_open(tmp, verify, ck_out, err);
         if (r < 0)
                 return r;
         *dir_out = steal_pointer(&tmp);
@@ -159,7 +161,7 @@ int cryo_import(const char *archive, const char *root, char **path_out, struct c
         _cleanup_(fs_rm_rf_freep) char *tmp = NULL;
         _cleanup_free_ char *final = NULL;
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        int r = extract_verified(archive, root, ".import.tmp-", &tmp, &ck, err);
+        int r = extract_verified(archive, root, ".import.tmp-", CKPT_VERIFY_FULL, &tmp, &ck, err);
         if (r >= 0) {
                 const char *name = cryo_json_str(ck->manifest, "name", NULL);
                 if (!name || !*name || strchr(name, '/') || name[0] == '.')
@@ -180,7 +182,9 @@ int cryo_import(const char *archive, const char *root, char **path_out, struct c
 int cryo_extract_for_restore(const char *archive, const char *root, char **dir_out,
                              struct cryo_error **err) {
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        int r = extract_verified(archive, root, ".restore-", dir_out, &ck, err);
+        /* Sizes only: the restore checks the checksums itself, beside
+         * CRIU when they are worth it (cryo_restore). */
+        int r = extract_verified(archive, root, ".restore-", CKPT_VERIFY_SIZES, dir_out, &ck, err);
         if (r < 0)
                 return cryo_error_prefix(err, "archive %s", archive);
         return 0;

@@ -368,9 +368,10 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         _cleanup_(fs_rm_rf_freep) char *imported = NULL;
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
         struct stat st = {0};
-        /* An archive is extracted and verified into a scratch directory
-         * for this restore only (`cryo import` keeps one): restoring the
-         * same archive again, as test environments do, just works. */
+        /* An archive is extracted into a scratch directory for this
+         * restore only (`cryo import` keeps one), and then verified like
+         * a directory: restoring the same archive again, as test
+         * environments do, just works. */
         bool from_stdin = cryo_archive_is_stdio(path);
         if (from_stdin || (stat(path, &st) == 0 && S_ISREG(st.st_mode))) {
                 int r = cryo_extract_for_restore(
@@ -415,8 +416,9 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
                                       path);
         if (lazy && !plugin->lazy_pages)
                 return cryo_error_set(err, EOPNOTSUPP, "post-copy restore is not supported for %s", type);
-        /* An extracted archive was verified on its way in. */
-        if (req->no_verify || imported)
+        /* An extracted archive is checked like a directory: zstd's frame
+         * checksums covered the stream, these cover its files. */
+        if (req->no_verify)
                 r = ckpt_verify(ck, CKPT_VERIFY_SIZES, err);
         else if (plugin->verifies_before_resume)
                 r = ckpt_verify_begin(ck, CRYO_VERIFY_OVERLAP_MIN, err);
@@ -453,9 +455,7 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         /* When the checksums were checked: the plugin says if it overlapped them. */
         if (!cryo_json_get(res, "verified"))
                 json_object_object_add(res, "verified",
-                                       json_object_new_string(imported         ? "on-import"
-                                                              : req->no_verify ? "sizes-only"
-                                                                               : "before-restore"));
+                                       json_object_new_string(req->no_verify ? "sizes-only" : "before-restore"));
         if (lazy && !plugin->lazy_confirms) {
                 /* Every page is here: the source may end now. */
                 bool maybe_delivered = false;
@@ -482,7 +482,7 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
 }
 
 int cryo_inspect(const char *path, bool verify, json_object **report, struct cryo_error **err) {
-        /* An archive is looked at through a verified scratch copy. */
+        /* An archive is looked at through a scratch copy, verified in full. */
         _cleanup_(fs_rm_rf_freep) char *extracted = NULL;
         struct stat st;
         bool archive = cryo_archive_is_stdio(path) || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
@@ -493,8 +493,7 @@ int cryo_inspect(const char *path, bool verify, json_object **report, struct cry
                 verify = true;
         }
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        int r = ckpt_open(extracted ? extracted : path,
-                          verify && !archive ? CKPT_VERIFY_FULL : CKPT_VERIFY_SIZES, &ck, err);
+        int r = ckpt_open(extracted ? extracted : path, verify ? CKPT_VERIFY_FULL : CKPT_VERIFY_SIZES, &ck, err);
         if (r < 0)
                 return r;
         _cleanup_json_ json_object *rep = json_object_new_object();
