@@ -454,8 +454,9 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
                                       plugin->name, path);
         /* When the checksums were checked: the plugin says if it overlapped them. */
         if (!cryo_json_get(res, "verified"))
-                json_object_object_add(res, "verified",
-                                       json_object_new_string(req->no_verify ? "sizes-only" : "before-restore"));
+                json_object_object_add(
+                        res, "verified",
+                        json_object_new_string(req->no_verify ? "sizes-only" : "before-restore"));
         if (lazy && !plugin->lazy_confirms) {
                 /* Every page is here: the source may end now. */
                 bool maybe_delivered = false;
@@ -493,7 +494,8 @@ int cryo_inspect(const char *path, bool verify, json_object **report, struct cry
                 verify = true;
         }
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        int r = ckpt_open(extracted ? extracted : path, verify ? CKPT_VERIFY_FULL : CKPT_VERIFY_SIZES, &ck, err);
+        int r = ckpt_open(extracted ? extracted : path, verify ? CKPT_VERIFY_FULL : CKPT_VERIFY_SIZES, &ck,
+                          err);
         if (r < 0)
                 return r;
         _cleanup_json_ json_object *rep = json_object_new_object();
