@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cryo.h"
+#include "format/writeback.h"
 #include "rootfs/tar.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -133,8 +134,8 @@ int cryo_export(const char *path, const char *out_file, int level, int threads, 
  * verifies it (zstd's frame checksums have checked the stream already);
  * the directory is removed on failure. */
 static int extract_verified(const char *archive, const char *root, const char *prefix,
-                            enum ckpt_verify verify, char **dir_out, struct cryo_checkpoint **ck_out,
-                            struct cryo_error **err) {
+                            enum ckpt_verify verify, bool write_back, char **dir_out,
+                            struct cryo_checkpoint **ck_out, struct cryo_error **err) {
         _cleanup_close_ int fd =
                 cryo_archive_is_stdio(archive) ? dup(STDIN_FILENO) : open(archive, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -148,7 +149,17 @@ static int extract_verified(const char *archive, const char *root, const char *p
         if (!mkdtemp(tmpl))
                 return cryo_error_errno(err, errno, "cannot create a directory under %s", root);
         _cleanup_(fs_rm_rf_freep) char *tmp = steal_pointer(&tmpl);
+        /* Written back while it is extracted, if asked: GiBs left dirty
+         * would make the next fsync on this file system wait for all of
+         * them (for a containerd restore, containerd's metadata commit
+         * when the snapshot is prepared: 0.5 s at 1 GiB here).  Otherwise
+         * it only costs disk time (~0.2 s more extraction).  Best effort. */
+        _cleanup_close_ int dirfd = write_back ? open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        struct writeback *wb = NULL;
+        if (dirfd >= 0)
+                (void) writeback_start(dirfd, true, &wb, NULL);
         r = tar_extract_dir(fd, tmp, NULL, err);
+        digest_cache_free(writeback_stop(wb));
         if (r >= 0)
                 r = ckpt_open(tmp, verify, ck_out, err);
         if (r < 0)
@@ -161,17 +172,23 @@ int cryo_import(const char *archive, const char *root, char **path_out, struct c
         _cleanup_(fs_rm_rf_freep) char *tmp = NULL;
         _cleanup_free_ char *final = NULL;
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
-        int r = extract_verified(archive, root, ".import.tmp-", CKPT_VERIFY_FULL, &tmp, &ck, err);
+        /* Kept, so made durable before it gets its name, as a dump is: the
+         * write-back during the extraction leaves the fsync little to do. */
+        int r = extract_verified(archive, root, ".import.tmp-", CKPT_VERIFY_FULL, true, &tmp, &ck, err);
         if (r >= 0) {
                 const char *name = cryo_json_str(ck->manifest, "name", NULL);
                 if (!name || !*name || strchr(name, '/') || name[0] == '.')
                         r = cryo_error_set(err, EBADMSG, "archive %s: manifest has no valid name", archive);
                 else if (!(final = fs_path_join(root, name)))
                         r = cryo_error_set(err, ENOMEM, "out of memory");
-                else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0)
-                        r = cryo_error_errno(err, errno, "cannot move the imported checkpoint to %s", final);
                 else
+                        r = fs_sync_tree(ck->dirfd, err);
+                if (r >= 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0) {
+                        r = cryo_error_errno(err, errno, "cannot move the imported checkpoint to %s", final);
+                } else if (r >= 0) {
                         free(steal_pointer(&tmp)); /* it is `final` now */
+                        fs_sync_parent(final);
+                }
         }
         if (r < 0)
                 return cryo_error_prefix(err, "import of %s", archive);
@@ -179,12 +196,13 @@ int cryo_import(const char *archive, const char *root, char **path_out, struct c
         return 0;
 }
 
-int cryo_extract_for_restore(const char *archive, const char *root, char **dir_out,
+int cryo_extract_for_restore(const char *archive, const char *root, bool write_back, char **dir_out,
                              struct cryo_error **err) {
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
         /* Sizes only: the restore checks the checksums itself, beside
          * CRIU when they are worth it (cryo_restore). */
-        int r = extract_verified(archive, root, ".restore-", CKPT_VERIFY_SIZES, dir_out, &ck, err);
+        int r = extract_verified(archive, root, ".restore-", CKPT_VERIFY_SIZES, write_back, dir_out, &ck,
+                                 err);
         if (r < 0)
                 return cryo_error_prefix(err, "archive %s", archive);
         return 0;

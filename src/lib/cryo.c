@@ -374,9 +374,15 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
          * environments do, just works. */
         bool from_stdin = cryo_archive_is_stdio(path);
         if (from_stdin || (stat(path, &st) == 0 && S_ISREG(st.st_mode))) {
+                /* containerd and dockerd fsync their metadata on this file
+                 * system during the restore, and would wait for the
+                 * whole scratch copy; a process restore reads it from
+                 * the page cache and waits on no sync. */
+                bool write_back =
+                        req->type && (!strcmp(req->type, "containerd") || !strcmp(req->type, "docker"));
                 int r = cryo_extract_for_restore(
-                        path, req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT, &imported,
-                        err);
+                        path, req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT, write_back,
+                        &imported, err);
                 if (r < 0)
                         return r;
                 path = imported;
@@ -488,7 +494,7 @@ int cryo_inspect(const char *path, bool verify, json_object **report, struct cry
         struct stat st;
         bool archive = cryo_archive_is_stdio(path) || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
         if (archive) {
-                int r = cryo_extract_for_restore(path, CRYO_WORK_DIR, &extracted, err);
+                int r = cryo_extract_for_restore(path, CRYO_WORK_DIR, false, &extracted, err);
                 if (r < 0)
                         return r;
                 verify = true;
