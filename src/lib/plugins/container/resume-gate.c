@@ -16,7 +16,7 @@
  * puts CRIU, and so this hook, into the container's cgroup).
  *
  * CRIU ignores the script's exit code at pre-resume, which is why a bad
- * checkpoint is held here rather than refused by the hook.
+ * checkpoint is killed from here rather than refused by the hook.
  */
 #include <errno.h>
 #include <fcntl.h>
