@@ -225,15 +225,20 @@ int ckpt_verify_begin(struct cryo_checkpoint *ck, uint64_t min_bytes, struct cry
         return 0;
 }
 
-int ckpt_verify_end(struct cryo_checkpoint *ck, struct cryo_error **err) {
-        _cleanup_(verification_freep) struct ckpt_verification *v = steal_pointer(&ck->verification);
-        if (!v)
-                return 0;
+/* Someone waits for the thread now: its full share of the CPU again. */
+static void join_urgently(struct ckpt_verification *v) {
         atomic_store(&v->urgent, true);
         pid_t tid = atomic_load(&v->tid);
         if (tid > 0)
                 (void) setpriority(PRIO_PROCESS, (id_t) tid, 0);
         pthread_join(v->thread, NULL);
+}
+
+int ckpt_verify_end(struct cryo_checkpoint *ck, struct cryo_error **err) {
+        _cleanup_(verification_freep) struct ckpt_verification *v = steal_pointer(&ck->verification);
+        if (!v)
+                return 0;
+        join_urgently(v);
         if (v->result < 0) {
                 if (!err || *err)
                         return v->result;
@@ -251,5 +256,5 @@ bool ckpt_verify_pending(const struct cryo_checkpoint *ck) {
 void ckpt_verify_cancel(struct cryo_checkpoint *ck) {
         _cleanup_(verification_freep) struct ckpt_verification *v = steal_pointer(&ck->verification);
         if (v)
-                pthread_join(v->thread, NULL);
+                join_urgently(v);
 }
