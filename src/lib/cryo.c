@@ -129,15 +129,10 @@ int cryo_restore_tree(struct engine_restore_request *restore, struct cryo_checkp
                 /* CRIU never reached pre-resume: a bad image explains more
                  * than its failure; a tree that ran unverified is ended. */
                 _cleanup_error_ struct cryo_error *bad = NULL;
-                int v = ckpt_verify_end(ck, &bad);
-                if (v < 0) {
+                if (ckpt_verify_end(ck, &bad) < 0) {
                         if (r >= 0)
                                 signal_tree(*pid, SIGKILL);
-                        if (err) {
-                                cryo_error_freep(err);
-                                *err = steal_pointer(&bad);
-                        }
-                        r = v;
+                        r = cryo_error_replace(err, &bad);
                 }
         }
         if (r < 0) {

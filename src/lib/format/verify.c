@@ -137,10 +137,11 @@ static int plan(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct ckpt
                 } else if (!xxh) {
                         return cryo_error_set(err, EBADMSG, "manifest lists no checksum for %s", rel);
                 } else {
-                        v->files[v->n].rel = strdup(rel);
-                        v->want[v->n] = strdup(xxh);
-                        /* Counted now, so that verification_free() frees both. */
-                        if (!v->files[v->n++].rel || !v->want[v->n - 1])
+                        /* Counted first, so that verification_free() frees both. */
+                        size_t i = v->n++;
+                        v->files[i].rel = strdup(rel);
+                        v->want[i] = strdup(xxh);
+                        if (!v->files[i].rel || !v->want[i])
                                 return cryo_error_set(err, ENOMEM, "out of memory");
                 }
         }
@@ -160,18 +161,25 @@ static int check_digests(struct ckpt_verification *v, int dirfd, struct cryo_err
         return 0;
 }
 
+/* The digests of a plan, on the calling thread; `start`: when plan() began. */
+static int verify_now(struct cryo_checkpoint *ck, struct ckpt_verification *v, uint64_t start,
+                      struct cryo_error **err) {
+        int r = check_digests(v, ck->dirfd, err);
+        if (r < 0)
+                return cryo_error_prefix(err, "checkpoint %s", ck->path);
+        cryo_stats_add(&ck->stats, CRYO_PHASE_VERIFY, cryo_now_usec() - start, v->bytes);
+        return 0;
+}
+
 int ckpt_verify(struct cryo_checkpoint *ck, enum ckpt_verify verify, struct cryo_error **err) {
         if (verify == CKPT_VERIFY_NONE)
                 return 0;
         uint64_t start = cryo_now_usec();
         _cleanup_(verification_freep) struct ckpt_verification *v = NULL;
         int r = plan(ck, verify, &v, err);
-        if (r >= 0)
-                r = check_digests(v, ck->dirfd, err);
         if (r < 0)
                 return cryo_error_prefix(err, "checkpoint %s", ck->path);
-        cryo_stats_add(&ck->stats, CRYO_PHASE_VERIFY, cryo_now_usec() - start, v->bytes);
-        return 0;
+        return verify_now(ck, v, start, err);
 }
 
 /*
@@ -206,13 +214,8 @@ int ckpt_verify_begin(struct cryo_checkpoint *ck, uint64_t min_bytes, struct cry
         int r = plan(ck, CKPT_VERIFY_FULL, &v, err);
         if (r < 0)
                 return cryo_error_prefix(err, "checkpoint %s", ck->path);
-        if (v->bytes < min_bytes) {
-                r = check_digests(v, ck->dirfd, err);
-                if (r < 0)
-                        return cryo_error_prefix(err, "checkpoint %s", ck->path);
-                cryo_stats_add(&ck->stats, CRYO_PHASE_VERIFY, cryo_now_usec() - start, v->bytes);
-                return 0;
-        }
+        if (v->bytes < min_bytes)
+                return verify_now(ck, v, start, err);
         v->dirfd = fcntl(ck->dirfd, F_DUPFD_CLOEXEC, 3);
         if (v->dirfd < 0)
                 return cryo_error_errno(err, errno, "cannot verify %s", ck->path);

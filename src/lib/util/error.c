@@ -80,6 +80,18 @@ void cryo_error_set_detail(struct cryo_error **err, const char *detail) {
         (*err)->detail = copy;
 }
 
+int cryo_error_replace(struct cryo_error **err, struct cryo_error **cause) {
+        int code = *cause ? (*cause)->code : EIO;
+        if (err) {
+                cryo_error_free(*err);
+                *err = *cause;
+        } else {
+                cryo_error_free(*cause);
+        }
+        *cause = NULL;
+        return -code;
+}
+
 void cryo_error_free(struct cryo_error *e) {
         if (!e)
                 return;

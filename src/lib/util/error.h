@@ -29,6 +29,9 @@ int cryo_error_errno(struct cryo_error **err, int code, const char *fmt, ...)
 int cryo_error_prefix(struct cryo_error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Attaches (replaces) a multi-line detail text; takes a copy. */
 void cryo_error_set_detail(struct cryo_error **err, const char *detail);
+/* Puts `cause` (taken, *cause becomes NULL) in place of *err, for a cause
+ * that explains more than the failure it led to; returns -cause's code. */
+int cryo_error_replace(struct cryo_error **err, struct cryo_error **cause);
 void cryo_error_free(struct cryo_error *e);
 static inline void cryo_error_freep(struct cryo_error **e) {
         if (*e)

@@ -115,6 +115,15 @@ static void test_error_contract(void **state) {
         assert_string_equal(err->message, "dump 7: cannot open x: No such file or directory");
         /* A NULL error object is allowed everywhere. */
         assert_int_equal(cryo_error_set(NULL, -EPERM, "ignored"), -EPERM);
+        /* A cause that explains more takes the failure's place, once. */
+        struct cryo_error *cause = NULL;
+        cryo_error_set(&cause, EBADMSG, "checkpoint file x is corrupted");
+        assert_int_equal(cryo_error_replace(&err, &cause), -EBADMSG);
+        assert_null(cause);
+        assert_string_equal(err->message, "checkpoint file x is corrupted");
+        cryo_error_set(&cause, EIO, "dropped");
+        assert_int_equal(cryo_error_replace(NULL, &cause), -EIO);
+        assert_null(cause);
 }
 
 static void test_path_join(void **state) {

@@ -148,7 +148,8 @@ static void *in_netns_thread(void *arg) {
         return NULL;
 }
 
-static int run_in_netns(pid_t pid, struct in_netns *job, struct cryo_error **err) {
+/* `what` names the job in an error: "cannot <what> of pid N". */
+static int run_in_netns(pid_t pid, struct in_netns *job, const char *what, struct cryo_error **err) {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
         _cleanup_close_ int netns = open(path, O_RDONLY | O_CLOEXEC);
@@ -160,6 +161,8 @@ static int run_in_netns(pid_t pid, struct in_netns *job, struct cryo_error **err
         if (r != 0)
                 return cryo_error_errno(err, r, "cannot start a thread");
         pthread_join(thread, NULL);
+        if (job->result < 0)
+                return cryo_error_errno(err, -job->result, "cannot %s of pid %d", what, pid);
         return 0;
 }
 
@@ -174,12 +177,9 @@ static int report(struct in_netns *job) {
 
 int container_read_network(pid_t pid, json_object **out, struct cryo_error **err) {
         struct in_netns job = {.fn = report};
-        int r = run_in_netns(pid, &job, err);
+        int r = run_in_netns(pid, &job, "read the network configuration", err);
         if (r < 0)
                 return r;
-        if (job.result < 0)
-                return cryo_error_errno(err, -job.result, "cannot read the network configuration of pid %d",
-                                        pid);
         *out = job.report;
         return 0;
 }
@@ -190,11 +190,5 @@ static int lo_up(struct in_netns *job) {
 
 int container_netns_up(pid_t pid, struct cryo_error **err) {
         struct in_netns job = {.fn = lo_up};
-        int r = run_in_netns(pid, &job, err);
-        if (r < 0)
-                return r;
-        if (job.result < 0)
-                return cryo_error_errno(err, -job.result, "cannot bring up the loopback interface of pid %d",
-                                        pid);
-        return 0;
+        return run_in_netns(pid, &job, "bring up the loopback interface", err);
 }

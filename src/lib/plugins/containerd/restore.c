@@ -454,14 +454,8 @@ static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, cons
                  * the restore CRIU could not finish once its tree was killed. */
                 bool held = false;
                 _cleanup_error_ struct cryo_error *bad = NULL;
-                int v = resume_gate_close(gate, &held, &bad);
-                if (v < 0) {
-                        if (err) {
-                                cryo_error_freep(err);
-                                *err = steal_pointer(&bad);
-                        }
-                        return v;
-                }
+                if (resume_gate_close(gate, &held, &bad) < 0)
+                        return cryo_error_replace(err, &bad);
                 /* Not held: CRIU never ran the hook (it failed first, or
                  * the configuration was not read); the checksums passed
                  * all the same. */
@@ -473,9 +467,7 @@ static int create_and_start(struct restore *rs, struct cryo_checkpoint *ck, cons
                  * CRIU's restore, which then fails for want of it. */
                 _cleanup_error_ struct cryo_error *why = NULL;
                 if (*daemon && err && engine_lazy_pages_explain(*daemon, &why) < 0) {
-                        cryo_error_freep(err);
-                        *err = steal_pointer(&why);
-                        r = -(*err)->code;
+                        cryo_error_replace(err, &why);
                         return cryo_error_prefix(err, "starting the restored task");
                 }
                 _cleanup_free_ char *cause = NULL, *excerpt = NULL;
@@ -700,11 +692,8 @@ fail:
         if (ckpt_verify_pending(ck)) {
                 /* Whatever failed may have been a bad image: say so then. */
                 _cleanup_error_ struct cryo_error *bad = NULL;
-                if (ckpt_verify_end(ck, &bad) < 0 && err) {
-                        cryo_error_freep(err);
-                        *err = steal_pointer(&bad);
-                        r = -(*err)->code;
-                }
+                if (ckpt_verify_end(ck, &bad) < 0)
+                        r = cryo_error_replace(err, &bad);
         }
 out:
         restore_clear(&rs);
