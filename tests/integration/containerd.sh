@@ -388,6 +388,56 @@ PY
         grep -q '^PASS' "$hb/result" || fail "memory after restore: $(cat "$hb/result")"
 }
 
+# The pids cgroup directory of a process, on cgroup v1 or v2.
+pids_cgroup_dir() { # pids_cgroup_dir PID
+        local line
+        line=$(grep -E '^[0-9]+:pids:' "/proc/$1/cgroup") && echo "/sys/fs/cgroup/pids${line#*:pids:}" && return
+        line=$(grep '^0::' "/proc/$1/cgroup") && echo "/sys/fs/cgroup${line#0::}"
+}
+
+# A tree in one set of cgroups is restored with CRIU's cgroup work left to
+# runc (manage-cgroups ignore): every task must still land in the new
+# container's cgroups.  A tree with a task in a cgroup of its own must keep
+# it: there CRIU restores the cgroups, as before.
+test_cgroups_of_the_tree() {
+        need_containerd
+        local ck pid kid p dir
+        ctr_run cg1 sh -c 'sleep 1000 & sleep 1001 & wait'
+        wait_for test "$(cat /proc/"$(ctr_task_pid cg1)"/task/*/children | wc -w)" -ge 2
+        ck=$(dump_ctr cg1)
+        python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["container"].get("one_cgroup") is True' \
+                "$ck/cryo.json" || fail "a tree in one cgroup is not marked one_cgroup"
+        "$CRYO" restore --checkpoint-dir "$ck" --id cg1b --json >"$TEST_SCRATCH/out"
+        pid=$(ctr_task_pid cg1b)
+        for p in "$pid" $(cat /proc/"$pid"/task/*/children); do
+                grep -q "/$CTR_NS/cg1b\$" <(grep -E ':(pids|memory|freezer):|^0::' "/proc/$p/cgroup") ||
+                        fail "restored task $p is not in the container's cgroups: $(cat "/proc/$p/cgroup")"
+                [ "$(grep -E ':(pids|memory|freezer):|^0::' "/proc/$p/cgroup" | grep -vc "/$CTR_NS/cg1b\$")" = 0 ] ||
+                        fail "restored task $p is outside the container's cgroups: $(cat "/proc/$p/cgroup")"
+        done
+        grep -q "Preparing cgroups yard" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["criu_log"])' "$TEST_SCRATCH/out")" &&
+                fail "CRIU still managed the cgroups of a tree in one cgroup"
+
+        ctr_run cg2 sh -c 'sleep 1000 & sleep 1001 & wait'
+        pid=$(ctr_task_pid cg2)
+        wait_for test "$(cat /proc/"$pid"/task/*/children | wc -w)" -ge 2
+        kid=$(cat /proc/"$pid"/task/*/children | awk '{print $1}')
+        dir=$(pids_cgroup_dir "$kid")
+        mkdir "$dir/sub"
+        echo "$kid" >"$dir/sub/cgroup.procs"
+        ck=$(dump_ctr cg2)
+        python3 -c 'import json,sys; assert "one_cgroup" not in json.load(open(sys.argv[1]))["container"]' \
+                "$ck/cryo.json" || fail "a tree with a task in a sub-cgroup is marked one_cgroup"
+        "$CRYO" restore --checkpoint-dir "$ck" --id cg2b >/dev/null
+        pid=$(ctr_task_pid cg2b)
+        local in_sub=0
+        for p in $(cat /proc/"$pid"/task/*/children); do
+                case $(pids_cgroup_dir "$p") in */"$CTR_NS"/cg2b/sub) in_sub=$((in_sub + 1)) ;; esac
+        done
+        assert_eq "$in_sub" 1 "restored tasks in the sub-cgroup"
+        ctr_remove cg2b
+}
+
 cleanup() {
         ctr_cleanup
         docker rm -f cryo-it-d1 >/dev/null 2>&1 || true

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,6 +94,80 @@ int proc_tree_collect(pid_t root, struct cryo_proc **out, size_t *n, struct cryo
         *out = steal_pointer(&tree);
         *n = nt;
         return 0;
+}
+
+/* Appends the pids listed in a children file ("12 13 ") to the queue. */
+static int queue_children(const char *text, pid_t **queue, size_t *n, size_t *cap) {
+        for (const char *p = text; *p;) {
+                char *end;
+                long pid = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                if (*n == *cap) {
+                        pid_t *bigger = realloc(*queue, 2 * *cap * sizeof(**queue));
+                        if (!bigger)
+                                return -ENOMEM;
+                        *queue = bigger;
+                        *cap *= 2;
+                }
+                (*queue)[(*n)++] = (pid_t) pid;
+                p = end;
+                while (*p == ' ' || *p == '\n')
+                        p++;
+        }
+        return 0;
+}
+
+int proc_tree_in_one_cgroup(pid_t root, bool *one, struct cryo_error **err) {
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", root);
+        _cleanup_free_ char *want = NULL;
+        if (fs_read_file(AT_FDCWD, path, 64u << 10, &want, NULL, NULL) < 0)
+                return cryo_error_set(err, ESRCH, "cannot read the cgroups of pid %d", root);
+        size_t n = 1, cap = 16;
+        _cleanup_free_ pid_t *queue = malloc(cap * sizeof(*queue));
+        if (!queue)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        queue[0] = root;
+        *one = true;
+        for (size_t head = 0; head < n && *one; head++) {
+                snprintf(path, sizeof(path), "/proc/%d/task", queue[head]);
+                _cleanup_closedir_ DIR *d = opendir(path);
+                /* Gone since its parent listed it: the tree was not frozen. */
+                if (!d) {
+                        *one = false;
+                        break;
+                }
+                struct dirent *de;
+                while (*one && (de = readdir(d))) {
+                        if (!isdigit((unsigned char) de->d_name[0]))
+                                continue;
+                        _cleanup_free_ char *got = NULL, *children = NULL;
+                        int tid = atoi(de->d_name);
+                        snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", queue[head], tid);
+                        if (fs_read_file(AT_FDCWD, path, 64u << 10, &got, NULL, NULL) < 0 ||
+                            strcmp(got, want)) {
+                                *one = false;
+                                break;
+                        }
+                        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", queue[head], tid);
+                        if (fs_read_file(AT_FDCWD, path, 1u << 20, &children, NULL, NULL) < 0) {
+                                *one = false;
+                                break;
+                        }
+                        if (queue_children(children, &queue, &n, &cap) < 0)
+                                return cryo_error_set(err, ENOMEM, "out of memory");
+                }
+        }
+        return 0;
+}
+
+bool proc_in_our_ns(pid_t pid, const char *kind) {
+        char theirs[64], ours[64];
+        struct stat a, b;
+        snprintf(theirs, sizeof(theirs), "/proc/%d/ns/%s", pid, kind);
+        snprintf(ours, sizeof(ours), "/proc/self/ns/%s", kind);
+        return stat(theirs, &a) == 0 && stat(ours, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
 json_object *proc_tree_to_json(const struct cryo_proc *procs, size_t n) {

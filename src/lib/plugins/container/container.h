@@ -59,6 +59,10 @@ struct container_criu_config {
 int container_criu_config(const struct container *c, struct container_criu_config *cfg,
                           struct cryo_error **err);
 void container_criu_config_clear(struct container_criu_config *cfg);
+/* CRIU's manage-cgroups mode for restoring the checkpoint under runc: the
+ * user's, else "ignore" for a tree the dump found in one set of cgroups
+ * (container/dump.c), else NULL (CRIU's default). */
+const char *container_restore_cgroup_mode(const struct cryo_checkpoint *ck, const struct engine_options *o);
 
 /* The container's freezer cgroup, frozen by cryo before CRIU so that CRIU
  * skips its 100 ms freezer polling (freezer.c). */

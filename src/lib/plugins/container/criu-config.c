@@ -205,3 +205,10 @@ int container_criu_config(const struct container *c, struct container_criu_confi
                 return cryo_error_set(err, ENOMEM, "out of memory");
         return 0;
 }
+
+const char *container_restore_cgroup_mode(const struct cryo_checkpoint *ck, const struct engine_options *o) {
+        if (o->cgroup_mode)
+                return o->cgroup_mode;
+        json_object *container = cryo_json_get(ck->manifest, "container");
+        return json_object_get_boolean(cryo_json_get(container, "one_cgroup")) ? "ignore" : NULL;
+}

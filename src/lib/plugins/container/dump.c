@@ -105,12 +105,27 @@ struct freeze_at_seize {
         const char *cgroup;
         struct container_freezer *fz;
         struct cryo_stats *stats;
+        pid_t init;
+        bool one_cgroup; /* out */
 };
 
+/* one_cgroup: whether a restore may leave the tree's cgroups to runc (CRIU's
+ * manage-cgroups "ignore", docs/containerd-restore.md): runc moves its CRIU
+ * into the new container's cgroups before CRIU forks the tree, so a tree
+ * that lived in the container's cgroups alone gets them back by inheritance,
+ * and CRIU's own cgroup work (a yard of mounts, ~15-25 ms) is not needed.
+ * Not so for a tree with a cgroup namespace of its own, which CRIU creates
+ * only when it manages cgroups.  Asked with the tree frozen: no fork or
+ * move can change the answer before CRIU's dump. */
 static void freeze_at_seize(void *arg) {
         struct freeze_at_seize *at = arg;
-        if (container_freeze(at->cgroup, at->fz, NULL) >= 0 && at->fz->frozen_by_us)
+        if (container_freeze(at->cgroup, at->fz, NULL) < 0)
+                return;
+        if (at->fz->frozen_by_us)
                 cryo_stats_add(at->stats, CRYO_PHASE_FREEZE, at->fz->usec, 0);
+        if (proc_in_our_ns(at->init, "cgroup") &&
+            proc_tree_in_one_cgroup(at->init, &at->one_cgroup, NULL) < 0)
+                at->one_cgroup = false;
 }
 
 int container_dump(const struct container *c, const struct cryo_request *req, struct cryo_checkpoint *ck,
@@ -164,7 +179,7 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                          * than CRIU would freeze it.  Not fatal: CRIU freezes
                          * the cgroup itself then, 100 ms slower. */
                         _cleanup_container_freezer_ struct container_freezer fz = CONTAINER_FREEZER_INIT;
-                        struct freeze_at_seize at = {cfg.freeze_cgroup, &fz, &ck->stats};
+                        struct freeze_at_seize at = {cfg.freeze_cgroup, &fz, &ck->stats, c->init_pid, false};
                         if (cfg.freeze_cgroup) {
                                 dump.before_seize = freeze_at_seize;
                                 dump.before_seize_arg = &at;
@@ -178,6 +193,9 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                                 r = t;
                         if (r >= 0 && prefrozen && !fz.v2)
                                 r = container_freezer_fix_image(images_fd, err);
+                        if (r >= 0 && at.one_cgroup)
+                                json_object_object_add(cryo_json_get(ck->manifest, "container"),
+                                                       "one_cgroup", json_object_new_boolean(true));
                 }
                 container_criu_config_clear(&cfg);
                 if (r < 0)

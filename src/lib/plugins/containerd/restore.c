@@ -215,10 +215,17 @@ static int prepare_rootfs(struct restore *rs, struct cryo_checkpoint *ck, const 
  * it (six iptables-restore runs, ~90 ms) protect nothing there.  Kept when
  * TCP connections are restored (their repair is what the lock is for). */
 static char *write_criu_conf(struct restore *rs, const struct engine_options *o, bool private_netns,
-                             bool lazy, const char *gate_hook, struct cryo_error **err) {
+                             bool lazy, const char *cgroup_mode, const char *gate_hook,
+                             struct cryo_error **err) {
         char text[256 + PATH_MAX] = "mntns-compat-mode\n";
         if (private_netns && !o->tcp_established)
                 strcat(text, "network-lock skip\n");
+        /* "=": the mode is an optional argument of CRIU's option. */
+        if (cgroup_mode && strlen(cgroup_mode) < 16) {
+                strcat(text, "manage-cgroups=");
+                strcat(text, cgroup_mode);
+                strcat(text, "\n");
+        }
         /* Post-copy: runc's CRIU registers the anonymous memory with
          * userfaultfd and hands it to cryo's lazy-pages daemon (its own
          * lazy_pages RPC field, which runc sets false, is overridden by the
@@ -591,7 +598,7 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
                 goto fail;
 
         criu_conf = write_criu_conf(&rs, &req->criu, spec_private_netns(saved_spec), req->lazy != NULL,
-                                    gate_hook, err);
+                                    container_restore_cgroup_mode(ck, &req->criu), gate_hook, err);
         if (!criu_conf && err && *err) {
                 r = -(*err)->code;
                 goto fail;

@@ -386,9 +386,10 @@ static int run_restore(struct runc_rs *rs, struct cryo_checkpoint *ck, json_obje
                 args[n++] = "--ext-unix-sk";
         if (o->shell_job)
                 args[n++] = "--shell-job";
-        if (o->cgroup_mode) {
+        const char *cgroup_mode = container_restore_cgroup_mode(ck, o);
+        if (cgroup_mode) {
                 args[n++] = "--manage-cgroups-mode";
-                args[n++] = o->cgroup_mode;
+                args[n++] = cgroup_mode;
         }
         args[n++] = rs->id;
         args[n] = NULL;
