@@ -388,6 +388,33 @@ PY
         grep -q '^PASS' "$hb/result" || fail "memory after restore: $(cat "$hb/result")"
 }
 
+# A restored task's logs live in /var/lib/cryo/containers/<ns>/<id>, which
+# containerd does not know: a restore removes those of this containerd
+# whose container is gone, once they are an hour old, and nothing else.
+test_data_dirs_of_removed_containers_pruned() {
+        need_containerd
+        local root=/var/lib/cryo/containers/$CTR_NS ck address d
+        ctr_run pd1 sh -c "$COUNTER_SH"
+        ck=$(dump_ctr pd1)
+        "$CRYO" restore --checkpoint-dir "$ck" --id pd1b >/dev/null
+        address=$(cat "$root/pd1b/containerd")
+        [ -n "$address" ] || fail "the data directory does not name its containerd"
+        for d in gone-old gone-young other-daemon no-owner; do mkdir -p "$root/$d"; done
+        printf %s "$address" >"$root/gone-old/containerd"
+        printf %s "$address" >"$root/gone-young/containerd"
+        printf %s /run/other/containerd.sock >"$root/other-daemon/containerd"
+        touch -d '2 hours ago' "$root/gone-old" "$root/other-daemon" "$root/no-owner" "$root/pd1b"
+        "$CRYO" restore --checkpoint-dir "$ck" --id pd1c --json >"$TEST_SCRATCH/out"
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r.get("pruned_data_dirs") == 1, r.get("pruned_data_dirs")' \
+                "$TEST_SCRATCH/out" || fail "pruned: $(grep -o '"pruned_data_dirs":[0-9]*' "$TEST_SCRATCH/out")"
+        [ ! -e "$root/gone-old" ] || fail "an hour-old directory of a removed container was kept"
+        for d in gone-young other-daemon no-owner pd1b pd1c; do
+                [ -d "$root/$d" ] || fail "$root/$d was removed"
+        done
+        [ -e "$root/pd1b/stdio.log" ] || fail "the live container's log is gone"
+        rm -rf "$root/gone-young" "$root/other-daemon" "$root/no-owner"
+}
+
 # The pids cgroup directory of a process, on cgroup v1 or v2.
 pids_cgroup_dir() { # pids_cgroup_dir PID
         local line

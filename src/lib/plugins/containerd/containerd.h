@@ -11,6 +11,9 @@
 #define CONTAINERD_DEFAULT_STATE     "/run/containerd"
 #define DOCKER_DEFAULT_SOCKET        "/var/run/docker.sock"
 #define DOCKER_NAMESPACE             "moby"
+/* What a restored task keeps beside it: <root>/<ns>/<id> (data-dir.c). */
+#define CONTAINERD_DATA_ROOT      "/var/lib/cryo/containers"
+#define CONTAINERD_RESTORED_LABEL "io.cryo.restored-from"
 
 /* An image as a restore needs it: present, the same content, unpacked. */
 struct containerd_image {
@@ -39,5 +42,13 @@ int containerd_connect(const char *address, const char *ns, struct ctrd_client *
 /* Dumps container `id` of namespace `ns` (shared with the docker plugin). */
 int containerd_dump_container(const struct cryo_request *req, const char *id, struct cryo_checkpoint *ck,
                               struct cryo_error **err);
+/* Creates <CONTAINERD_DATA_ROOT>/<ns>/<id>, marked as belonging to the
+ * containerd at `address`. */
+int containerd_data_dir_create(const char *address, const char *ns, const char *id, char **path_out,
+                               struct cryo_error **err);
+/* Removes the namespace's data directories of that containerd whose
+ * container is gone (and untouched for an hour); best effort. */
+int containerd_data_dirs_prune(struct ctrd_client *client, const char *address, const char *ns,
+                               unsigned *removed);
 int containerd_restore_container(const struct cryo_request *req, struct cryo_checkpoint *ck,
                                  json_object *result, struct cryo_error **err);

@@ -35,8 +35,6 @@
 #include "util/fs.h"
 #include "util/json.h"
 
-#define CRYO_CONTAINERS_DIR "/var/lib/cryo/containers"
-
 struct restore {
         struct ctrd_client *client;
         const char *ns;
@@ -359,9 +357,8 @@ static int check_bind_sources(struct restore *rs, struct cryo_checkpoint *ck, js
 
 /* The state directory holds "criu", runc's CRIU work directory (and the
  * post-copy daemon's, which must be the same one: start_lazy_pages()). */
-static int make_dirs(struct restore *rs, struct cryo_error **err) {
-        if (asprintf(&rs->state_dir, CRYO_WORK_DIR "/containerd/%s/%s", rs->ns, rs->id) < 0 ||
-            asprintf(&rs->data_dir, CRYO_CONTAINERS_DIR "/%s/%s", rs->ns, rs->id) < 0)
+static int make_dirs(struct restore *rs, const char *address, struct cryo_error **err) {
+        if (asprintf(&rs->state_dir, CRYO_WORK_DIR "/containerd/%s/%s", rs->ns, rs->id) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         (void) fs_rm_rf(rs->state_dir);
         _cleanup_free_ char *work = fs_path_join(rs->state_dir, "criu");
@@ -369,7 +366,7 @@ static int make_dirs(struct restore *rs, struct cryo_error **err) {
                 return cryo_error_set(err, ENOMEM, "out of memory");
         int r = fs_mkdir_p(work, 0700, err);
         if (r >= 0)
-                r = fs_mkdir_p(rs->data_dir, 0700, err);
+                r = containerd_data_dir_create(address, rs->ns, rs->id, &rs->data_dir, err);
         return r;
 }
 
@@ -581,7 +578,7 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
                 if (r < 0)
                         goto out;
         }
-        r = make_dirs(&rs, err);
+        r = make_dirs(&rs, address, err);
         if (r < 0)
                 goto out;
         if (req->lazy && !fresh) {
@@ -619,7 +616,7 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         const char *spec_text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN);
         rec.spec.value = (uint8_t *) spec_text;
         rec.spec.len = strlen(spec_text);
-        ctrd_labels_set(&rec.labels, "io.cryo.restored-from", cryo_json_str(ck->manifest, "name", ""));
+        ctrd_labels_set(&rec.labels, CONTAINERD_RESTORED_LABEL, cryo_json_str(ck->manifest, "name", ""));
         if (runc.root) {
                 r = ctrd_runc_options_encode(&runc, &rec.runtime_options, err);
                 if (r < 0) {
@@ -689,6 +686,10 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
                 json_object_object_add(result, "verified", json_object_new_string(verified));
         if (!fresh)
                 keep_restore_log(&rs, result);
+        unsigned pruned = 0;
+        (void) containerd_data_dirs_prune(client, address, rs.ns, &pruned);
+        if (pruned)
+                json_object_object_add(result, "pruned_data_dirs", json_object_new_int((int) pruned));
         restore_clear(&rs);
         /* The rest: containerd calls other than the measured ones, the spec. */
         cryo_stats_add(&ck->stats, CRYO_PHASE_RPC,
