@@ -39,7 +39,6 @@ struct restore {
         struct ctrd_client *client;
         const char *ns;
         const char *id;
-        char *lease;
         char *snapshotter;
         char *state_dir;       /* /run/cryo/containerd/<ns>/<id>: CRIU work dir, stdin FIFO */
         char *data_dir;        /* /var/lib/cryo/containers/<ns>/<id>: log, recreated bind sources */
@@ -92,11 +91,8 @@ static void restore_unwind(struct restore *rs) {
 
 /* Idempotent: the success path runs it early, to measure it. */
 static void restore_clear(struct restore *rs) {
-        if (rs->lease)
-                (void) ctrd_lease_delete(rs->client, rs->lease, false, NULL);
         if (rs->state_dir)
                 (void) fs_rm_rf(rs->state_dir);
-        free(steal_pointer(&rs->lease));
         free(steal_pointer(&rs->snapshotter));
         free(steal_pointer(&rs->state_dir));
         free(steal_pointer(&rs->data_dir));
@@ -586,14 +582,6 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
                 if (r < 0)
                         goto fail;
         }
-        r = ctrd_lease_create(client, NULL, NULL, &rs.lease, err);
-        if (r >= 0)
-                r = ctrd_set_lease(client, rs.lease, err);
-        if (r >= 0)
-                r = prepare_rootfs(&rs, ck, image.chain_id, &mounts, err);
-        if (r < 0)
-                goto fail;
-
         criu_conf = write_criu_conf(&rs, &req->criu, spec_private_netns(saved_spec), req->lazy != NULL,
                                     container_restore_cgroup_mode(ck, &req->criu), gate_hook, err);
         if (!criu_conf && err && *err) {
@@ -632,6 +620,12 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
                 goto fail;
         }
         rs.container_created = true;
+        /* The container comes first and names its snapshot, which keeps the
+         * snapshot from containerd's garbage collector from the moment it
+         * is prepared: no lease needed (two metadata writes, ~4 ms). */
+        r = prepare_rootfs(&rs, ck, image.chain_id, &mounts, err);
+        if (r < 0)
+                goto fail;
 
         uint32_t pid = 0;
         const char *verified = NULL;
