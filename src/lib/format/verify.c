@@ -25,9 +25,9 @@
 
 #include "format/checkpoint.h"
 #include "format/digest.h"
-#include "format/sha256.h"
 #include "util/cleanup.h"
 #include "util/json.h"
+#include "util/sha256.h"
 
 struct ckpt_verification {
         pthread_t thread;
@@ -99,7 +99,7 @@ static int corrupted(struct cryo_error **err, const char *rel, const char *what)
 static int verify_sha256(struct cryo_checkpoint *ck, const char *rel, const char *want,
                          struct cryo_error **err) {
         char hex[SHA256_HEX_LEN + 1];
-        int r = sha256_file(ck->dirfd, rel, hex, NULL, err);
+        int r = cryo_sha256_file(ck->dirfd, rel, hex, NULL, err);
         if (r < 0)
                 return r;
         return strcmp(hex, want) == 0 ? 0 : corrupted(err, rel, "SHA-256");

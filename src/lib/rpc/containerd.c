@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "google_protobuf.pb-c.h"
 #include "runc_options.pb-c.h"
 #include "util/fs.h"
+#include "util/sha256.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 /* Content.Write chunk: well under containerd's 16 MiB message cap. */
@@ -952,38 +952,17 @@ int ctrd_content_delete(struct ctrd_client *c, const char *digest, struct cryo_e
         return call_empty(c, SVC_CONTENT "Delete", &req, err);
 }
 
-static void evp_freep(EVP_MD_CTX **c) {
-        EVP_MD_CTX_free(*c);
-}
-
-static int sha256_init(EVP_MD_CTX **ret) {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-                EVP_MD_CTX_free(ctx);
-                return -ENOMEM;
-        }
-        *ret = ctx;
-        return 0;
-}
-
 /* "sha256:<64 lowercase hex>" */
-static int sha256_final(EVP_MD_CTX *ctx, char out[static 72]) {
-        unsigned char md[32];
-        unsigned int n = 0;
-        if (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != sizeof(md))
-                return -EIO;
+static void sha256_digest_name(struct cryo_sha256 *sha, char out[static 72]) {
         strcpy(out, "sha256:");
-        for (unsigned i = 0; i < n; i++)
-                snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
-        return 0;
+        cryo_sha256_hex(sha, out + 7);
 }
 
 int ctrd_content_read_to_fd(struct ctrd_client *c, const char *digest, int fd, int64_t *ret_size,
                             struct cryo_error **err) {
-        __attribute__((cleanup(evp_freep))) EVP_MD_CTX *sha = NULL;
+        struct cryo_sha256 sha;
         bool verify = strncmp(digest, "sha256:", 7) == 0;
-        if (verify && sha256_init(&sha) < 0)
-                return oom(err);
+        cryo_sha256_begin(&sha);
 
         /* No overall deadline (blobs may be large) but an idle limit:
          * a call that stops moving for timeout_ms fails. */
@@ -1016,14 +995,13 @@ int ctrd_content_read_to_fd(struct ctrd_client *c, const char *digest, int fd, i
                 r = fs_write_all(fd, m->data.data, m->data.len);
                 if (r < 0)
                         return cryo_error_errno(err, r, "cannot write content %s", digest);
-                if (sha && EVP_DigestUpdate(sha, m->data.data, m->data.len) != 1)
-                        return cryo_error_set(err, EIO, "sha256 failed");
+                if (verify)
+                        cryo_sha256_feed(&sha, m->data.data, m->data.len);
                 total += (int64_t) m->data.len;
         }
-        if (sha) {
+        if (verify) {
                 char got[72];
-                if (sha256_final(sha, got) < 0)
-                        return cryo_error_set(err, EIO, "sha256 failed");
+                sha256_digest_name(&sha, got);
                 if (strcmp(got, digest) != 0)
                         return cryo_error_set(err, EIO, "content %s read from containerd has digest %s",
                                               digest, got);
@@ -1081,9 +1059,8 @@ static int write_recv(struct grpc_stream *s, int64_t want_offset, char **ret_dig
 static int content_write(struct ctrd_client *c, int fd, int64_t size, const char *ref, const char *expected,
                          const struct ctrd_labels *labels, char **ret_digest, char computed[static 72],
                          struct cryo_error **err) {
-        __attribute__((cleanup(evp_freep))) EVP_MD_CTX *sha = NULL;
-        if (sha256_init(&sha) < 0)
-                return oom(err);
+        struct cryo_sha256 sha;
+        cryo_sha256_begin(&sha);
         _cleanup_free_ uint8_t *buf = malloc(WRITE_CHUNK);
         if (!buf)
                 return oom(err);
@@ -1111,8 +1088,7 @@ static int content_write(struct ctrd_client *c, int fd, int64_t size, const char
                                               ref, sent, size);
                 if (n == 0)
                         break;
-                if (EVP_DigestUpdate(sha, buf, (size_t) n) != 1)
-                        return cryo_error_set(err, EIO, "sha256 failed");
+                cryo_sha256_feed(&sha, buf, (size_t) n);
 
                 PB_REQ(CN(WriteContentRequest), CN_D(write_content_request), req);
                 req.action = CONTAINERD__SERVICES__CONTENT__V1__WRITE_ACTION__WRITE;
@@ -1140,8 +1116,7 @@ static int content_write(struct ctrd_client *c, int fd, int64_t size, const char
                         n_inflight--;
                 }
         }
-        if (sha256_final(sha, computed) < 0)
-                return cryo_error_set(err, EIO, "sha256 failed");
+        sha256_digest_name(&sha, computed);
         if (expected && strcmp(expected, computed) != 0)
                 return cryo_error_set(err, EINVAL, "blob for %s has digest %s, expected %s", ref, computed,
                                       expected);

@@ -15,10 +15,10 @@
 
 #include "format/checkpoint.h"
 #include "format/digest.h"
-#include "format/sha256.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/sha256.h"
 
 static char root[] = "/tmp/cryo-unit-format.XXXXXX";
 
@@ -374,6 +374,35 @@ static void test_digest_cache_of_growing_file(void **state) {
         unlinkat(dfd, "pages-1.img", 0);
 }
 
+/* Known answers (FIPS 180-2), and a file read in several pieces hashes
+ * like the same bytes in one buffer. */
+static void test_sha256_known_answers(void **state) {
+        (void) state;
+        char hex[SHA256_HEX_LEN + 1];
+        cryo_sha256_buf("", 0, hex);
+        assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        cryo_sha256_buf("abc", 3, hex);
+        assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+
+        size_t len = (3u << 20) + 17;
+        _cleanup_free_ unsigned char *data = malloc(len);
+        assert_non_null(data);
+        for (size_t i = 0; i < len; i++)
+                data[i] = (unsigned char) (i * 2654435761u >> 13);
+        char dir[] = "/tmp/cryo-sha256-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        _cleanup_error_ struct cryo_error *err = NULL;
+        assert_int_equal(fs_write_file(dfd, "blob", data, len, 0600, &err), 0);
+        char from_file[SHA256_HEX_LEN + 1];
+        uint64_t size = 0;
+        assert_int_equal(cryo_sha256_file(dfd, "blob", from_file, &size, &err), 0);
+        assert_int_equal(size, len);
+        cryo_sha256_buf(data, len, hex);
+        assert_string_equal(from_file, hex);
+        assert_int_equal(fs_rm_rf(dir), 0);
+}
+
 /* Checkpoints written by cryo 0.1 list SHA-256 sums: they still verify,
  * and a corrupted one is still found. */
 static void test_legacy_sha256_manifest(void **state) {
@@ -386,7 +415,7 @@ static void test_legacy_sha256_manifest(void **state) {
         json_object_object_del(m, "checksum");
         json_object_object_foreach (cryo_json_get(m, "files"), rel, entry) {
                 char hex[SHA256_HEX_LEN + 1];
-                assert_int_equal(sha256_file(dfd, rel, hex, NULL, &err), 0);
+                assert_int_equal(cryo_sha256_file(dfd, rel, hex, NULL, &err), 0);
                 json_object_object_del(entry, "xxh128");
                 json_object_object_add(entry, "sha256", json_object_new_string(hex));
         }
@@ -445,6 +474,7 @@ int main(void) {
                 cmocka_unit_test(test_digest_known_answers),
                 cmocka_unit_test(test_digest_files_chunked),
                 cmocka_unit_test(test_digest_cache_of_growing_file),
+                cmocka_unit_test(test_sha256_known_answers),
                 cmocka_unit_test(test_legacy_sha256_manifest),
                 cmocka_unit_test(test_scratch_sealed_then_removed),
         };

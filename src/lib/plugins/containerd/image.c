@@ -14,11 +14,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "format/sha256.h"
 #include "plugins/containerd/containerd.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/sha256.h"
 
 void containerd_image_clear(struct containerd_image *img) {
         free(img->name);
@@ -130,7 +130,7 @@ char *containerd_chain_id(json_object *diff_ids) {
                         free(chain);
                         return NULL;
                 }
-                sha256_buf(joined, strlen(joined), hex);
+                cryo_sha256_buf(joined, strlen(joined), hex);
                 free(chain);
                 if (asprintf(&chain, "sha256:%s", hex) < 0)
                         chain = NULL;
