@@ -302,7 +302,9 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                 const struct cryo_lazy *lz = req->lazy;
                 if (lz->ready)
                         lz->ready(ck->path, lz->data);
+                uint64_t serve_start = cryo_now_usec();
                 r = engine_lazy_dump_wait(serving, lz->timeout_sec, lz->cancel, &ck->stats, err);
+                cryo_stats_add(&ck->stats, CRYO_PHASE_LAZY_PAGES, cryo_now_usec() - serve_start, 0);
                 if (r == 0) {
                         /* The tree is stopped: the page server ended the
                          * same way whether the target has every page or its

@@ -82,7 +82,7 @@ test_lazy_container_migration() {
         local port src
         src=$(ctr_task_pid lm1)
         port=$(lazy_free_port)
-        _lazy_dump_bg lm1 "$port" --lazy-timeout 120
+        _lazy_dump_bg lm1 "$port" --lazy-timeout 120 --json
 
         "$CRYO" inspect --verify "$CK" >"$TEST_SCRATCH/inspect.out"
         assert_contains "$TEST_SCRATCH/inspect.out" "Memory: +not included: post-copy"
@@ -110,6 +110,15 @@ EOF
                 fail "lazy restore failed: $(cat "$TEST_SCRATCH/restore.err")"
         assert_contains "$TEST_SCRATCH/restore.out" '^lm1-copy$'
         wait "$DUMP_JOB" || fail "the lazy dump failed: $(cat "$TEST_SCRATCH/dump.err")"
+        # The dump's statistics: the pages served after the copy resumed,
+        # and no CRIU timing longer than the whole dump (CRIU reports one
+        # it never started as the time since 1970, truncated).
+        tail -n +2 "$TEST_SCRATCH/dump.out" | python3 -c '
+import json, sys
+p = json.load(sys.stdin)["stats"]["phases"]
+assert p["lazy_pages"]["usec"] > 0, p
+assert all(v["usec"] <= p["total"]["usec"] for v in p.values()), p
+' || fail "dump statistics: $(tail -n +2 "$TEST_SCRATCH/dump.out")"
 
         # The source container ended as after a plain dump; the copy runs
         # under the shim with all of its memory.

@@ -90,8 +90,17 @@ static uint64_t page_size(void) {
 
 /* CRIU measures the phases it owns (freeze, frozen time, memory dump)
  * itself and writes them to stats-dump; those are the numbers to record, as
- * only CRIU knows when the tree stopped. */
-void engine_read_dump_stats(int dirfd, struct cryo_stats *stats) {
+ * only CRIU knows when the tree stopped.  Except a timer CRIU never started,
+ * which reads as the time since 1970 truncated to 32 bits (a post-copy
+ * dump's frozen time, 40 minutes and more): what exceeds `bound_usec`, the
+ * time CRIU ran, is left out. */
+static void add_criu_time(struct cryo_stats *stats, enum cryo_phase p, uint64_t usec, uint64_t bytes,
+                          uint64_t bound_usec) {
+        if (usec <= bound_usec)
+                cryo_stats_add(stats, p, usec, bytes);
+}
+
+void engine_read_dump_stats(int dirfd, uint64_t bound_usec, struct cryo_stats *stats) {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
         if (fs_read_file(dirfd, CRYO_STATS_DUMP, 1 << 16, &buf, &len, NULL) < 0 || len < 12)
@@ -106,10 +115,10 @@ void engine_read_dump_stats(int dirfd, struct cryo_stats *stats) {
                 return;
         if (e->dump) {
                 DumpStatsEntry *d = e->dump;
-                cryo_stats_add(stats, CRYO_PHASE_FREEZE, d->freezing_time, 0);
-                cryo_stats_add(stats, CRYO_PHASE_FROZEN, d->frozen_time, 0);
-                cryo_stats_add(stats, CRYO_PHASE_MEMORY_DUMP, (uint64_t) d->memdump_time + d->memwrite_time,
-                               d->pages_written * page_size());
+                add_criu_time(stats, CRYO_PHASE_FREEZE, d->freezing_time, 0, bound_usec);
+                add_criu_time(stats, CRYO_PHASE_FROZEN, d->frozen_time, 0, bound_usec);
+                add_criu_time(stats, CRYO_PHASE_MEMORY_DUMP, (uint64_t) d->memdump_time + d->memwrite_time,
+                              d->pages_written * page_size(), bound_usec);
         }
         stats_entry__free_unpacked(e, NULL);
 }
@@ -207,7 +216,7 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
         cryo_stats_add(stats, CRYO_PHASE_DUMP, elapsed, bytes);
         /* CRIU writes stats-dump into its work directory, which is where
          * the de-facto layout keeps it: beside the images, not among them. */
-        engine_read_dump_stats(req->work_fd, stats);
+        engine_read_dump_stats(req->work_fd, elapsed, stats);
         return 0;
 }
 
@@ -314,7 +323,9 @@ int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct 
         if (lazy) {
                 /* The tree runs; its memory is complete only once every page
                  * has arrived. */
+                uint64_t fetch_start = cryo_now_usec();
                 int w = engine_lazy_pages_wait(lazy, r, err);
+                cryo_stats_add(stats, CRYO_PHASE_LAZY_PAGES, cryo_now_usec() - fetch_start, 0);
                 if (w < 0)
                         return w;
         }

@@ -67,6 +67,7 @@ struct engine_lazy_dump {
         /* It was running when the dump started: whatever freezer state
          * CRIU leaves behind (FROZEN, if cryo froze it first), thaw it. */
         bool thaw_at_end;
+        uint64_t started_usec; /* when CRIU was started */
 };
 
 struct engine_lazy_pages {
@@ -515,6 +516,7 @@ int engine_lazy_dump_start(const struct engine_dump_request *req, struct cryo_st
         }
         l->work_fd = lazy->work_fd;
         l->thaw_at_end = thaw_at_end;
+        l->started_usec = start;
         l->log_fd = openat(lazy->work_fd, CRYO_DUMP_LOG, O_RDONLY | O_CLOEXEC);
         l->pid = steal_fd(&owned);
         lazy->serving = l;
@@ -588,7 +590,7 @@ int engine_lazy_dump_wait(struct engine_lazy_dump *l, unsigned timeout_sec,
                 (void) command_failure(err, "page server", status, l->work_fd, CRYO_DUMP_LOG);
                 return cryo_error_prefix(err, "post-copy migration failed, the source was resumed");
         }
-        engine_read_dump_stats(l->work_fd, stats);
+        engine_read_dump_stats(l->work_fd, cryo_now_usec() - l->started_usec, stats);
         return 0;
 }
 

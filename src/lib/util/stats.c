@@ -13,7 +13,8 @@ static const char *const phase_names[_CRYO_PHASE_MAX] = {
         [CRYO_PHASE_VERIFY] = "verify",     [CRYO_PHASE_RESTORE] = "restore",
         [CRYO_PHASE_ARCHIVE] = "archive",   [CRYO_PHASE_IMPORT] = "import",
         [CRYO_PHASE_SNAPSHOT] = "snapshot", [CRYO_PHASE_TASK_CREATE] = "task_create",
-        [CRYO_PHASE_RPC] = "rpc",           [CRYO_PHASE_TOTAL] = "total",
+        [CRYO_PHASE_RPC] = "rpc",           [CRYO_PHASE_LAZY_PAGES] = "lazy_pages",
+        [CRYO_PHASE_TOTAL] = "total",
 };
 
 uint64_t cryo_now_usec(void) {

@@ -25,7 +25,8 @@ enum cryo_phase {
         CRYO_PHASE_RESTORE,     /* whole CRIU/runtime restore call */
         CRYO_PHASE_SNAPSHOT,    /* containerd: new snapshot, mounted and unmounted around the diff */
         CRYO_PHASE_TASK_CREATE, /* containerd: Tasks.Create (shim start, runc create of the bundle) */
-        CRYO_PHASE_RPC,         /* containerd: the other calls (lookups, records, leases) and their files */
+        CRYO_PHASE_RPC,         /* containerd: the other calls (lookups, records) and their files */
+        CRYO_PHASE_LAZY_PAGES,  /* post-copy: the pages moving after the copy resumed (both sides) */
         CRYO_PHASE_TOTAL,
         _CRYO_PHASE_MAX,
 };

@@ -505,7 +505,8 @@ static void keep_restore_log(const struct restore *rs, json_object *result) {
 
 static uint64_t measured_usec(const struct cryo_stats *s) {
         static const enum cryo_phase parts[] = {CRYO_PHASE_SNAPSHOT, CRYO_PHASE_ROOTFS,
-                                                CRYO_PHASE_TASK_CREATE, CRYO_PHASE_RESTORE};
+                                                CRYO_PHASE_TASK_CREATE, CRYO_PHASE_RESTORE,
+                                                CRYO_PHASE_LAZY_PAGES};
         uint64_t sum = 0;
         for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
                 sum += s->phase[parts[i]].usec;
@@ -636,7 +637,9 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
         if (daemon) {
                 /* The task runs; its memory is complete only once every page
                  * has arrived (the daemon kills the tree if not). */
+                uint64_t fetch_start = cryo_now_usec();
                 r = engine_lazy_pages_wait(daemon, (pid_t) pid, err);
+                cryo_stats_add(&ck->stats, CRYO_PHASE_LAZY_PAGES, cryo_now_usec() - fetch_start, 0);
                 if (r < 0)
                         goto fail;
         }
