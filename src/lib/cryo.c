@@ -141,7 +141,7 @@ int cryo_restore_tree(struct engine_restore_request *restore, struct cryo_checkp
                         keep_log(work_fd, ENGINE_LAZY_PAGES_LOG,
                                  cryo_json_str(ck->manifest, "name", "checkpoint"), err);
         }
-        (void) fs_rm_rf(work);
+        (void) fs_rm_work_dir(work);
         return r;
 }
 
@@ -154,7 +154,7 @@ struct work_dir {
 static void work_dir_done(struct work_dir *w) {
         cryo_closep(&w->fd);
         if (w->path)
-                (void) fs_rm_rf(w->path);
+                (void) fs_rm_work_dir(w->path);
         free(w->path);
 }
 

@@ -326,8 +326,9 @@ test_restore_criu_failure_cleans_up() {
         local core
         core=$(ls "$bad"/checkpoint/core-*.img | head -n 1)
         dd if=/dev/urandom of="$core" bs=1 seek=8 count=$(($(stat -c %s "$core") - 8)) conv=notrunc 2>/dev/null
-        local before after
+        local before after yards_before
         before=$(dk_ours)
+        yards_before=$(grep -c 'io\.containerd\.runtime\.v2\.task/moby/.*/\.criu\.cgyard\.' /proc/self/mountinfo || true)
         expect_fail "restore of damaged images" "$CRYO" restore --checkpoint-dir "$bad" --no-verify --id cryo-dk-bad2
         cat "$TEST_SCRATCH/err"
         assert_contains "$TEST_SCRATCH/err" "Docker could not start container cryo-dk-bad2"
@@ -339,6 +340,11 @@ test_restore_criu_failure_cleans_up() {
         root=$(docker info -f '{{.DockerRootDir}}')
         ! ls "$root"/containers/*/checkpoints/cryo-* >/dev/null 2>&1 || fail "staged images left behind"
         dk_running cryo-dk-bad || fail "the source container was harmed"
+        # The failed CRIU's cgroup yard, mounted in the task's bundle, would
+        # keep containerd from removing that bundle: 11 mounts per failure.
+        sleep 1
+        assert_eq "$(grep -c 'io\.containerd\.runtime\.v2\.task/moby/.*/\.criu\.cgyard\.' /proc/self/mountinfo || true)" \
+                "$yards_before" "CRIU cgroup yards mounted in containerd's bundles"
 }
 
 # The plugin's own paths under valgrind (the helper processes it forks

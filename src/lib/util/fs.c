@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +50,68 @@ int fs_rm_rf(const char *path) {
         if (nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
                 return -errno;
         return 0;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape_mountinfo(char *s) {
+        char *out = s;
+        for (char *in = s; *in;) {
+                if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' &&
+                    in[3] >= '0' && in[3] <= '7') {
+                        *out++ = (char) ((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+                        in += 4;
+                } else
+                        *out++ = *in++;
+        }
+        *out = '\0';
+}
+
+int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return -errno;
+        size_t n = 0, cap = 0;
+        _cleanup_strv_ char **found = NULL;
+        _cleanup_free_ char *line = NULL;
+        size_t line_cap = 0;
+        while (getline(&line, &line_cap, f) > 0) {
+                /* id parent major:minor root mount-point ... */
+                char point[PATH_MAX];
+                if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1)
+                        continue;
+                unescape_mountinfo(point);
+                if (!match(point, arg))
+                        continue;
+                if (n + 1 >= cap) {
+                        char **bigger = realloc(found, (cap = cap ? 2 * cap : 16) * sizeof(*found));
+                        if (!bigger)
+                                return -ENOMEM;
+                        found = bigger;
+                }
+                if (!(found[n] = strdup(point)))
+                        return -ENOMEM;
+                found[++n] = NULL;
+        }
+        int done = 0;
+        while (n > 0)
+                if (umount2(found[--n], MNT_DETACH) == 0)
+                        done++;
+        return done;
+}
+
+static bool at_or_below(const char *point, void *arg) {
+        const char *path = arg;
+        size_t len = strlen(path);
+        return !strncmp(point, path, len) && (point[len] == '/' || point[len] == '\0');
+}
+
+int fs_umount_below(const char *path) {
+        return fs_umount_if(at_or_below, (void *) path);
+}
+
+int fs_rm_work_dir(const char *path) {
+        (void) fs_umount_below(path);
+        return fs_rm_rf(path);
 }
 
 int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off) {

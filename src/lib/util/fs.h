@@ -14,6 +14,15 @@
 int fs_mkdir_p(const char *path, mode_t mode, struct cryo_error **err);
 /* Removes a tree without following symlinks; a missing path is success. */
 int fs_rm_rf(const char *path);
+/* Detaches every mount whose mount point `match` accepts (newest first);
+ * returns how many. */
+int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg);
+/* Detaches every mount at or below `path`. */
+int fs_umount_below(const char *path);
+/* Removes a work directory CRIU used: a CRIU killed mid-way (a restore that
+ * failed its checksums at pre-resume) leaves its cgroup yard mounted there,
+ * and fs_rm_rf() does not cross mounts. */
+int fs_rm_work_dir(const char *path);
 /* Writes `len` bytes to dirfd/name (created with `mode`, truncated) and fsyncs it. */
 /* Writes all of buf, retrying short writes and EINTR; negative errno.
  * fs_pwrite_all() writes at `off` (a negative `off`: at the file offset). */

@@ -92,7 +92,7 @@ static void restore_unwind(struct restore *rs) {
 /* Idempotent: the success path runs it early, to measure it. */
 static void restore_clear(struct restore *rs) {
         if (rs->state_dir)
-                (void) fs_rm_rf(rs->state_dir);
+                (void) fs_rm_work_dir(rs->state_dir);
         free(steal_pointer(&rs->snapshotter));
         free(steal_pointer(&rs->state_dir));
         free(steal_pointer(&rs->data_dir));
@@ -356,7 +356,7 @@ static int check_bind_sources(struct restore *rs, struct cryo_checkpoint *ck, js
 static int make_dirs(struct restore *rs, const char *address, struct cryo_error **err) {
         if (asprintf(&rs->state_dir, CRYO_WORK_DIR "/containerd/%s/%s", rs->ns, rs->id) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
-        (void) fs_rm_rf(rs->state_dir);
+        (void) fs_rm_work_dir(rs->state_dir);
         _cleanup_free_ char *work = fs_path_join(rs->state_dir, "criu");
         if (!work)
                 return cryo_error_set(err, ENOMEM, "out of memory");

@@ -86,3 +86,10 @@ bool dk_log_watch_finish(struct dk_log_watch *w, bool failed);
  */
 char **dk_ctrd_tmp_list(void);
 int dk_ctrd_tmp_cleanup(struct cryo_checkpoint *ck, char **before);
+/*
+ * A CRIU that fails a Docker restore may leave its cgroup yard mounted in
+ * its work directory, the task's bundle; containerd then renames the bundle
+ * to ".<id>" to delete it, and fails.  Detaches CRIU's yards of container
+ * `id` and removes such a renamed bundle.  Returns how many mounts.
+ */
+int dk_ctrd_bundle_cleanup(const char *id);

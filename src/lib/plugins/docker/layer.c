@@ -427,3 +427,34 @@ int dk_ctrd_tmp_cleanup(struct cryo_checkpoint *ck, char **before) {
         }
         return removed;
 }
+
+#define CTRD_TASK_DIR "/io.containerd.runtime.v2.task/moby/"
+
+struct yard_match {
+        const char *id;
+        char *renamed_bundle; /* the ".<id>" directory seen, if any */
+};
+
+/* <anything>/io.containerd.runtime.v2.task/moby/[.]<id>/.criu.cgyard.<x>[/...] */
+static bool criu_yard_of(const char *point, void *arg) {
+        struct yard_match *m = arg;
+        const char *task = strstr(point, CTRD_TASK_DIR);
+        if (!task)
+                return false;
+        const char *bundle = task + strlen(CTRD_TASK_DIR), *id = bundle + (*bundle == '.');
+        size_t len = strlen(m->id);
+        if (strncmp(id, m->id, len) || strncmp(id + len, "/.criu.cgyard.", 14))
+                return false;
+        if (*bundle == '.' && !m->renamed_bundle)
+                m->renamed_bundle = strndup(point, (size_t) (id + len - point));
+        return true;
+}
+
+int dk_ctrd_bundle_cleanup(const char *id) {
+        struct yard_match m = {.id = id};
+        int n = fs_umount_if(criu_yard_of, &m);
+        if (m.renamed_bundle)
+                (void) fs_rm_rf(m.renamed_bundle);
+        free(m.renamed_bundle);
+        return n;
+}

@@ -515,8 +515,10 @@ static int start_from_checkpoint(struct dk_restore *s, struct cryo_error **err) 
         (void) fs_rm_rf(s->staged);
         free(s->staged);
         s->staged = NULL;
-        if (r < 0)
+        if (r < 0) {
+                (void) dk_ctrd_bundle_cleanup(s->id);
                 return start_failed(s, derr, log_path, kept, err);
+        }
         return 0;
 }
 

@@ -108,7 +108,7 @@ struct runc_rs {
 
 static void rs_clear(struct runc_rs *rs) {
         if (rs->work)
-                (void) fs_rm_rf(rs->work);
+                (void) fs_rm_work_dir(rs->work);
         free(rs->state_dir);
         free(rs->work);
         free(rs->data_dir);
