@@ -302,6 +302,9 @@ test_checkpoint_restore_via_tasks_create() {
         read -r media digest size < <(grep 'criu.checkpoint.criu.tar' "$TEST_SCRATCH/ck" | cut -d= -f2)
         [ -n "$digest" ] || fail "no CRIU checkpoint descriptor"
         probe task-delete cryo-rpc-ck >/dev/null || true
+        # containerd 1.6 extracts an uploaded checkpoint into
+        # /tmp/ctrd-checkpoint* and never removes it: the cleanup does.
+        ls -d /tmp/ctrd-checkpoint* >"$TEST_SCRATCH/ctrd-tmp-before" 2>/dev/null || true
         probe -l "$lease" -t 60000 task-create cryo-rpc-ck "$media" "$digest" "$size" >"$TEST_SCRATCH/out"
         echo "Tasks.Create with checkpoint: $(field ms) ms"
         probe task-start cryo-rpc-ck >/dev/null
@@ -319,6 +322,13 @@ test_checkpoint_restore_via_tasks_create() {
 
 cleanup_test_checkpoint_restore_via_tasks_create() {
         [ -f "$TEST_SCRATCH/lease" ] && "$PROBE" -n "$RPC_NS" lease-delete "$(cat "$TEST_SCRATCH/lease")" || true
+        local d
+        if [ -f "$TEST_SCRATCH/ctrd-tmp-before" ]; then
+                for d in /tmp/ctrd-checkpoint*; do
+                        [ -d "$d" ] && ! grep -qx "$d" "$TEST_SCRATCH/ctrd-tmp-before" && rm -rf "$d"
+                done
+        fi
+        return 0
 }
 
 test_cri_lookups() {
