@@ -394,6 +394,9 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
         if (imported)
                 cryo_stats_add(&ck->stats, CRYO_PHASE_IMPORT, import_usec,
                                from_stdin ? 0 : (uint64_t) st.st_size);
+        r = ckpt_check_arch(ck, err);
+        if (r < 0)
+                return r;
 
         const char *type = ckpt_type(ck);
         if (req->type && strcmp(req->type, type) != 0) {

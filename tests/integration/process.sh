@@ -380,6 +380,27 @@ EOF
         wl_assert_gone memory
 }
 
+# A checkpoint from another architecture: refused before CRIU, untouched.
+test_restore_other_arch() {
+        _need_cryo
+        _dumped_memory
+        python3 - "$CK/cryo.json" <<'EOF'
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+assert d["host"]["arch"] == os.uname().machine, d["host"]
+d["host"]["arch"] = "s390x" if os.uname().machine != "s390x" else "x86_64"
+json.dump(d, open(sys.argv[1], "w"))
+EOF
+        local before
+        before=$(ck_digest "$CK")
+        expect_fail "restore of another architecture's checkpoint" "$CRYO" restore --checkpoint-dir "$CK"
+        assert_err 'was taken on (s390x|x86_64) and this host is'
+        assert_eq "$(ck_digest "$CK")" "$before" "checkpoint after the refused restore"
+        wl_assert_gone memory
+        # Its files and metadata are still readable.
+        "$CRYO" inspect "$CK" >/dev/null || fail "inspect refused it too"
+}
+
 # The original still runs (a --leave-running dump): its pids are taken.
 test_restore_pid_taken() {
         _need_cryo

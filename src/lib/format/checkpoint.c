@@ -57,6 +57,18 @@ json_object *ckpt_host_info(void) {
         return o;
 }
 
+int ckpt_check_arch(const struct cryo_checkpoint *ck, struct cryo_error **err) {
+        const char *theirs = cryo_json_str(cryo_json_get(ck->manifest, "host"), "arch", NULL);
+        struct utsname u;
+        if (!theirs || json_object_get_boolean(cryo_json_get(ck->manifest, "rootfs_only")) ||
+            uname(&u) < 0 || !strcmp(theirs, u.machine))
+                return 0;
+        return cryo_error_set(err, ENOEXEC,
+                              "%s was taken on %s and this host is %s: CRIU restores processes only on the "
+                              "architecture they ran on (a --rootfs-only checkpoint carries no processes)",
+                              ck->path, theirs, u.machine);
+}
+
 int ckpt_create(const char *root, const char *name, const char *type, unsigned flags,
                 struct cryo_checkpoint **out, struct cryo_error **err) {
         if (!name || !*name || strchr(name, '/') || name[0] == '.')

@@ -98,3 +98,6 @@ int ckpt_list(const char *root, json_object **out, struct cryo_error **err);
 
 /* Host facts for the manifest and for `cryo check`. */
 json_object *ckpt_host_info(void);
+/* Refuses, with -ENOEXEC, a checkpoint of processes taken on another
+ * architecture: CRIU's images hold registers and code of that one. */
+int ckpt_check_arch(const struct cryo_checkpoint *ck, struct cryo_error **err);
