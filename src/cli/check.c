@@ -56,6 +56,12 @@ int cli_check(int argc, char **argv) {
         if (f)
                 printf("  memory tracking:   %s\n  lazy pages:        %s\n  pidfd store:       %s\n",
                        yes(f, "mem_track"), yes(f, "lazy_pages"), yes(f, "pidfd_store"));
+        if (cryo_json_get(criu, "kdat_cache"))
+                printf("  kdat cache:        %s\n",
+                       json_object_get_boolean(cryo_json_get(criu, "kdat_cache"))
+                               ? "yes (/run/criu.kdat)"
+                               : "no: /run is not a tmpfs, so every CRIU run probes the kernel again (~40 "
+                                 "ms)");
         printf("Kernel:              %s %s\n", cryo_json_str(k, "kernel", "?"),
                cryo_json_str(k, "arch", "?"));
         printf("  checkpoint/restore: %s\n  overlayfs:         %s\n  userfaultfd:       %s\n"

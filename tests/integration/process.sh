@@ -380,6 +380,18 @@ EOF
         wl_assert_gone memory
 }
 
+# cryo check: ready here, and says whether CRIU can cache its kernel
+# probing (only on a tmpfs /run).
+test_check_reports_the_host() {
+        _need_cryo
+        "$CRYO" check --json >"$TEST_SCRATCH/check.json" || fail "cryo check says the host is not ready"
+        local want=false
+        [ "$(stat -f -c %T /run)" = tmpfs ] && want=true
+        assert_eq "$(jq -r .criu.kdat_cache "$TEST_SCRATCH/check.json")" "$want" "kdat_cache"
+        assert_eq "$(jq -r .kernel.arch "$TEST_SCRATCH/check.json")" "$(uname -m)" "arch"
+        "$CRYO" check | grep -q '^  kdat cache: ' || fail "cryo check prints no kdat cache line"
+}
+
 # A checkpoint from another architecture: refused before CRIU, untouched.
 test_restore_other_arch() {
         _need_cryo
