@@ -83,10 +83,12 @@ int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg) {
                 if (!match(point, arg))
                         continue;
                 if (n + 1 >= cap) {
-                        char **bigger = realloc(found, (cap = cap ? 2 * cap : 16) * sizeof(*found));
+                        size_t more = cap ? 2 * cap : 16;
+                        char **bigger = realloc(found, more * sizeof(*found));
                         if (!bigger)
                                 return -ENOMEM;
                         found = bigger;
+                        cap = more;
                 }
                 if (!(found[n] = strdup(point)))
                         return -ENOMEM;
@@ -105,12 +107,8 @@ static bool at_or_below(const char *point, void *arg) {
         return !strncmp(point, path, len) && (point[len] == '/' || point[len] == '\0');
 }
 
-int fs_umount_below(const char *path) {
-        return fs_umount_if(at_or_below, (void *) path);
-}
-
 int fs_rm_work_dir(const char *path) {
-        (void) fs_umount_below(path);
+        (void) fs_umount_if(at_or_below, (void *) path);
         return fs_rm_rf(path);
 }
 

@@ -17,8 +17,6 @@ int fs_rm_rf(const char *path);
 /* Detaches every mount whose mount point `match` accepts (newest first);
  * returns how many. */
 int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg);
-/* Detaches every mount at or below `path`. */
-int fs_umount_below(const char *path);
 /* Removes a work directory CRIU used: a CRIU killed mid-way (a restore that
  * failed its checksums at pre-resume) leaves its cgroup yard mounted there,
  * and fs_rm_rf() does not cross mounts. */
