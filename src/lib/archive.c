@@ -132,9 +132,10 @@ int cryo_export(const char *path, const char *out_file, int level, int threads, 
 
 /* Extracts `archive` into a new hidden directory `root`/`prefix`XXXXXX and
  * verifies it (zstd's frame checksums have checked the stream already);
- * the directory is removed on failure. */
+ * the directory is removed on failure.  *hold_out holds it (fs_hold()) for
+ * as long as the caller keeps that descriptor open. */
 static int extract_verified(const char *archive, const char *root, const char *prefix,
-                            enum ckpt_verify verify, bool write_back, char **dir_out,
+                            enum ckpt_verify verify, bool write_back, char **dir_out, int *hold_out,
                             struct cryo_checkpoint **ck_out, struct cryo_error **err) {
         _cleanup_close_ int fd =
                 cryo_archive_is_stdio(archive) ? dup(STDIN_FILENO) : open(archive, O_RDONLY | O_CLOEXEC);
@@ -143,20 +144,24 @@ static int extract_verified(const char *archive, const char *root, const char *p
         int r = fs_mkdir_p(root, 0700, err);
         if (r < 0)
                 return r;
+        (void) ckpt_sweep(root);
         _cleanup_free_ char *tmpl = NULL;
         if (asprintf(&tmpl, "%s/%sXXXXXX", root, prefix) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
         if (!mkdtemp(tmpl))
                 return cryo_error_errno(err, errno, "cannot create a directory under %s", root);
         _cleanup_(fs_rm_rf_freep) char *tmp = steal_pointer(&tmpl);
+        _cleanup_close_ int dirfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+                return cryo_error_errno(err, errno, "cannot open %s", tmp);
+        (void) fs_hold(dirfd);
         /* Written back while it is extracted, if asked: GiBs left dirty
          * would make the next fsync on this file system wait for all of
          * them (for a containerd restore, containerd's metadata commit
          * when the snapshot is prepared: 0.5 s at 1 GiB here).  Otherwise
          * it only costs disk time (~0.2 s more extraction).  Best effort. */
-        _cleanup_close_ int dirfd = write_back ? open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
         struct writeback *wb = NULL;
-        if (dirfd >= 0)
+        if (write_back)
                 (void) writeback_start(dirfd, true, &wb, NULL);
         r = tar_extract_dir(fd, tmp, NULL, err);
         digest_cache_free(writeback_stop(wb));
@@ -165,6 +170,8 @@ static int extract_verified(const char *archive, const char *root, const char *p
         if (r < 0)
                 return r;
         *dir_out = steal_pointer(&tmp);
+        if (hold_out)
+                *hold_out = steal_fd(&dirfd);
         return 0;
 }
 
@@ -174,7 +181,8 @@ int cryo_import(const char *archive, const char *root, char **path_out, struct c
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
         /* Kept, so made durable before it gets its name, as a dump is: the
          * write-back during the extraction leaves the fsync little to do. */
-        int r = extract_verified(archive, root, ".import.tmp-", CKPT_VERIFY_FULL, true, &tmp, &ck, err);
+        int r = extract_verified(archive, root, ".import.tmp-", CKPT_VERIFY_FULL, true, &tmp, NULL, &ck,
+                                 err);
         if (r >= 0) {
                 const char *name = cryo_json_str(ck->manifest, "name", NULL);
                 if (!name || !*name || strchr(name, '/') || name[0] == '.')
@@ -197,12 +205,12 @@ int cryo_import(const char *archive, const char *root, char **path_out, struct c
 }
 
 int cryo_extract_for_restore(const char *archive, const char *root, bool write_back, char **dir_out,
-                             struct cryo_error **err) {
+                             int *hold_out, struct cryo_error **err) {
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
         /* Sizes only: the restore checks the checksums itself, beside
          * CRIU when they are worth it (cryo_restore). */
-        int r = extract_verified(archive, root, ".restore-", CKPT_VERIFY_SIZES, write_back, dir_out, &ck,
-                                 err);
+        int r = extract_verified(archive, root, ".restore-", CKPT_VERIFY_SIZES, write_back, dir_out,
+                                 hold_out, &ck, err);
         if (r < 0)
                 return cryo_error_prefix(err, "archive %s", archive);
         return 0;

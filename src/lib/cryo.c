@@ -102,22 +102,54 @@ static int verify_before_resume(void *arg, struct cryo_error **err) {
         return ckpt_verify_end(arg, err);
 }
 
-int cryo_restore_tree(struct engine_restore_request *restore, struct cryo_checkpoint *ck, pid_t *pid,
-                      struct cryo_error **err) {
+/* A private directory under CRYO_WORK_DIR, removed with what it holds. */
+struct work_dir {
+        char *path;
+        int fd;
+};
+
+static void work_dir_done(struct work_dir *w) {
+        cryo_closep(&w->fd);
+        if (w->path)
+                (void) fs_rm_work_dir(w->path);
+        free(w->path);
+}
+
+/* What cryo makes under CRYO_WORK_DIR for one run: CRIU work directories
+ * and the scratch copy `inspect` extracts an archive into. */
+static bool work_entry(const char *name) {
+        return !strncmp(name, "dump-", 5) || !strncmp(name, "restore-", 8) || !strncmp(name, ".restore-", 9);
+}
+
+static int work_dir_make(const char *kind, struct work_dir *w, struct cryo_error **err) {
         int r = fs_mkdir_p(CRYO_WORK_DIR, 0700, err);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *work = strdup(CRYO_WORK_DIR "/restore-XXXXXX");
-        if (!work || !mkdtemp(work))
-                return cryo_error_errno(err, errno ? errno : ENOMEM, "cannot create a work directory in %s",
-                                        CRYO_WORK_DIR);
-        _cleanup_close_ int work_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (work_fd < 0) {
-                r = cryo_error_errno(err, errno, "cannot open %s", work);
-                (void) fs_rm_rf(work);
+        /* A cryo killed mid-way left its own: nobody holds those. */
+        (void) fs_sweep_unheld(CRYO_WORK_DIR, work_entry, 60);
+        if (asprintf(&w->path, CRYO_WORK_DIR "/%s-XXXXXX", kind) < 0) {
+                w->path = NULL;
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        }
+        if (!mkdtemp(w->path)) {
+                r = cryo_error_errno(err, errno, "cannot create a work directory in %s", CRYO_WORK_DIR);
+                free(steal_pointer(&w->path));
                 return r;
         }
-        restore->work_fd = work_fd;
+        w->fd = open(w->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (w->fd < 0)
+                return cryo_error_errno(err, errno, "cannot open %s", w->path);
+        (void) fs_hold(w->fd);
+        return 0;
+}
+
+int cryo_restore_tree(struct engine_restore_request *restore, struct cryo_checkpoint *ck, pid_t *pid,
+                      struct cryo_error **err) {
+        _cleanup_(work_dir_done) struct work_dir work = {.fd = -1};
+        int r = work_dir_make("restore", &work, err);
+        if (r < 0)
+                return r;
+        restore->work_fd = work.fd;
         /* Checksums still being computed: CRIU holds the tree for them
          * (restore->resumed_after, if the caller asks, says it did). */
         if (ckpt_verify_pending(ck)) {
@@ -136,45 +168,12 @@ int cryo_restore_tree(struct engine_restore_request *restore, struct cryo_checkp
                 }
         }
         if (r < 0) {
-                keep_log(work_fd, CRYO_RESTORE_LOG, cryo_json_str(ck->manifest, "name", "checkpoint"), err);
+                keep_log(work.fd, CRYO_RESTORE_LOG, cryo_json_str(ck->manifest, "name", "checkpoint"), err);
                 if (restore->lazy)
-                        keep_log(work_fd, ENGINE_LAZY_PAGES_LOG,
+                        keep_log(work.fd, ENGINE_LAZY_PAGES_LOG,
                                  cryo_json_str(ck->manifest, "name", "checkpoint"), err);
         }
-        (void) fs_rm_work_dir(work);
         return r;
-}
-
-/* A private directory under CRYO_WORK_DIR, removed with what it holds. */
-struct work_dir {
-        char *path;
-        int fd;
-};
-
-static void work_dir_done(struct work_dir *w) {
-        cryo_closep(&w->fd);
-        if (w->path)
-                (void) fs_rm_work_dir(w->path);
-        free(w->path);
-}
-
-static int work_dir_make(const char *kind, struct work_dir *w, struct cryo_error **err) {
-        int r = fs_mkdir_p(CRYO_WORK_DIR, 0700, err);
-        if (r < 0)
-                return r;
-        if (asprintf(&w->path, CRYO_WORK_DIR "/%s-XXXXXX", kind) < 0) {
-                w->path = NULL;
-                return cryo_error_set(err, ENOMEM, "out of memory");
-        }
-        if (!mkdtemp(w->path)) {
-                r = cryo_error_errno(err, errno, "cannot create a work directory in %s", CRYO_WORK_DIR);
-                free(steal_pointer(&w->path));
-                return r;
-        }
-        w->fd = open(w->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (w->fd < 0)
-                return cryo_error_errno(err, errno, "cannot open %s", w->path);
-        return 0;
 }
 
 static void lazy_dump_stop(struct engine_lazy_dump **l) {
@@ -241,6 +240,7 @@ int cryo_dump(const struct cryo_request *req, json_object **result, struct cryo_
                  * was synced.  Not syncing keeps the fsyncs out of the
                  * downtime. */
                 flags |= CKPT_CREATE_VOLATILE;
+        (void) ckpt_sweep(root);
         r = ckpt_create(root, name, plugin->name, flags, &ck, err);
         /* Default names have one-second resolution: a second dump within
          * the same second gets a suffix.  A name the user gave is theirs. */
@@ -361,7 +361,9 @@ static bool restorable_as(struct cryo_checkpoint *ck, const char *as) {
 int cryo_restore(struct cryo_request *req, const char *path, json_object **result, struct cryo_error **err) {
         uint64_t start = cryo_now_usec(), import_usec = 0;
         const char *source = path;
-        /* Declared before the checkpoint: removed after it is closed. */
+        /* Declared before the checkpoint: removed after it is closed, and
+         * held (against ckpt_sweep()) until it is removed. */
+        _cleanup_close_ int imported_hold = -1;
         _cleanup_(fs_rm_rf_freep) char *imported = NULL;
         _cleanup_ckpt_ struct cryo_checkpoint *ck = NULL;
         struct stat st = {0};
@@ -379,7 +381,7 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
                         req->type && (!strcmp(req->type, "containerd") || !strcmp(req->type, "docker"));
                 int r = cryo_extract_for_restore(
                         path, req->checkpoint_root ? req->checkpoint_root : CRYO_DEFAULT_ROOT, write_back,
-                        &imported, err);
+                        &imported, &imported_hold, err);
                 if (r < 0)
                         return r;
                 path = imported;
@@ -490,11 +492,13 @@ int cryo_restore(struct cryo_request *req, const char *path, json_object **resul
 
 int cryo_inspect(const char *path, bool verify, json_object **report, struct cryo_error **err) {
         /* An archive is looked at through a scratch copy, verified in full. */
+        _cleanup_close_ int extracted_hold = -1;
         _cleanup_(fs_rm_rf_freep) char *extracted = NULL;
         struct stat st;
         bool archive = cryo_archive_is_stdio(path) || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
         if (archive) {
-                int r = cryo_extract_for_restore(path, CRYO_WORK_DIR, false, &extracted, err);
+                int r = cryo_extract_for_restore(path, CRYO_WORK_DIR, false, &extracted, &extracted_hold,
+                                                 err);
                 if (r < 0)
                         return r;
                 verify = true;

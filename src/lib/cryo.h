@@ -46,10 +46,12 @@ int cryo_archive_prepare(const char *out_file, const char *root, char **dir_out,
 int cryo_archive_commit(struct cryo_checkpoint *ck, const char *out_file, struct cryo_error **err);
 /* Extracts an archive into a hidden scratch directory under `root`, for
  * one restore, checking sizes (the restore checks the checksums): the
- * caller removes it afterwards.  `write_back` writes it to disk meanwhile,
- * for a restore whose daemon fsyncs on the same file system. */
+ * caller removes it afterwards, and holds it until then by keeping
+ * *hold_out open (ckpt_sweep() leaves it alone).  `write_back` writes it to
+ * disk meanwhile, for a restore whose daemon fsyncs on the same file
+ * system. */
 int cryo_extract_for_restore(const char *archive, const char *root, bool write_back, char **dir_out,
-                             struct cryo_error **err);
+                             int *hold_out, struct cryo_error **err);
 /* Extracts and verifies an exported checkpoint into `root`. */
 int cryo_import(const char *archive, const char *root, char **path_out, struct cryo_error **err);
 

@@ -123,6 +123,17 @@ test_lazy_errors() {
         local before
         before=$(_ck_digest "$TEST_SCRATCH/copy")
 
+        # Its CRIU work directory, however old, is held while it serves: the
+        # sweep another cryo makes of /run/cryo (here a lazy dump that then
+        # fails on its pid) leaves it alone.
+        local work
+        work=$(readlink /proc/"$DUMP_JOB"/fd/* 2>/dev/null | grep -m1 '^/run/cryo/dump-') ||
+                fail "no CRIU work directory open in the serving dump"
+        touch -d '2 hours ago' "$work"
+        expect_fail "lazy dump of no process" "$CRYO" dump --type process --pid 999999999 \
+                --dir "$TEST_SCRATCH/ck" --lazy-pages --page-server "127.0.0.1:1"
+        [ -d "$work" ] || fail "the serving dump's work directory was swept"
+
         # A plain restore of a checkpoint without pages is refused.
         expect_fail "plain restore of a lazy checkpoint" "$CRYO" restore --type process \
                 --checkpoint-dir "$TEST_SCRATCH/copy"

@@ -392,6 +392,61 @@ test_check_reports_the_host() {
         "$CRYO" check | grep -q '^  kdat cache: ' || fail "cryo check prints no kdat cache line"
 }
 
+# What a killed cryo leaves (a hidden half-written checkpoint under the
+# checkpoint root, a CRIU work directory under /run/cryo) is removed by the
+# next dump or restore once nobody holds it; a directory that a live cryo
+# holds, or one made a moment ago, is left alone.
+test_leftovers_of_killed_runs_swept() {
+        _need_cryo
+        need_cmd flock
+        local root=$TEST_SCRATCH/ck tag=sweep$$ d
+        mkdir -p "$root"
+        for d in ".old.tmp-${tag}A" ".held.tmp-${tag}B" ".young.tmp-${tag}C" ".restore-${tag}D" "visible.tmp-${tag}E"; do
+                mkdir "$root/$d"
+                head -c 65536 /dev/urandom >"$root/$d/pages-1.img"
+        done
+        mkdir "/run/cryo/restore-${tag}F" "/run/cryo/dump-${tag}G"
+        touch -d '2 hours ago' "$root/.old.tmp-${tag}A" "$root/.held.tmp-${tag}B" "$root/.restore-${tag}D" \
+                "$root/visible.tmp-${tag}E" "/run/cryo/restore-${tag}F" "/run/cryo/dump-${tag}G"
+        # -o: the lock stays with flock itself, which its kill releases.
+        flock -o "$root/.held.tmp-${tag}B" sleep 300 &
+        local holder=$! holder2
+        flock -o "/run/cryo/dump-${tag}G" sleep 300 &
+        holder2=$!
+        wait_for sh -c "! flock -n '$root/.held.tmp-${tag}B' true" || fail "the holder took no lock"
+        wait_for sh -c "! flock -n '/run/cryo/dump-${tag}G' true" || fail "the holder took no lock"
+
+        wl_start counter
+        cryo_dump counter
+        [ ! -e "$root/.old.tmp-${tag}A" ] || fail "an abandoned half-written checkpoint was kept"
+        [ ! -e "$root/.restore-${tag}D" ] || fail "an abandoned scratch copy was kept"
+        [ -d "$root/.held.tmp-${tag}B" ] || fail "a directory a live process holds was removed"
+        [ -d "$root/.young.tmp-${tag}C" ] || fail "a directory made a moment ago was removed"
+        [ -d "$root/visible.tmp-${tag}E" ] || fail "a directory that is not cryo's temporary one was removed"
+        assert_checkpoint "$CK"
+
+        cryo_restore "$CK"
+        [ ! -e "/run/cryo/restore-${tag}F" ] || fail "an abandoned CRIU work directory was kept"
+        [ -d "/run/cryo/dump-${tag}G" ] || fail "a held CRIU work directory was removed"
+        wl_expect_pass counter
+
+        # Once its holder is gone, it goes too.
+        pkill -P "$holder" sleep || true
+        pkill -P "$holder2" sleep || true
+        kill "$holder" "$holder2"
+        wait "$holder" "$holder2" 2>/dev/null || true
+        "$CRYO" dump --type process --pid "$(wl_pid counter)" --dir "$root" --leave-running >/dev/null ||
+                fail "second dump failed"
+        [ ! -e "$root/.held.tmp-${tag}B" ] || fail "a directory nobody holds any more was kept"
+        rm -rf "/run/cryo/dump-${tag}G"
+}
+
+cleanup_test_leftovers_of_killed_runs_swept() {
+        kill_test_procs '^flock -o '
+        kill_test_procs '^sleep 300$'
+        rm -rf /run/cryo/restore-sweep* /run/cryo/dump-sweep*
+}
+
 # A checkpoint from another architecture: refused before CRIU, untouched.
 test_restore_other_arch() {
         _need_cryo

@@ -69,6 +69,18 @@ int ckpt_check_arch(const struct cryo_checkpoint *ck, struct cryo_error **err) {
                               ck->path, theirs, u.machine);
 }
 
+/* A maker holds its directory from just after mkdtemp(): this age only
+ * covers that instant. */
+#define CKPT_SWEEP_MIN_AGE_SEC 60
+
+static bool temporary(const char *name) {
+        return name[0] == '.' && (strstr(name, ".tmp-") || !strncmp(name, ".restore-", 9));
+}
+
+int ckpt_sweep(const char *root) {
+        return fs_sweep_unheld(root, temporary, CKPT_SWEEP_MIN_AGE_SEC);
+}
+
 int ckpt_create(const char *root, const char *name, const char *type, unsigned flags,
                 struct cryo_checkpoint **out, struct cryo_error **err) {
         if (!name || !*name || strchr(name, '/') || name[0] == '.')
@@ -99,6 +111,7 @@ int ckpt_create(const char *root, const char *name, const char *type, unsigned f
         ck->dirfd = open(ck->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (ck->dirfd < 0)
                 return cryo_error_errno(err, errno, "cannot open %s", ck->path);
+        (void) fs_hold(ck->dirfd);
 
         ck->manifest = json_object_new_object();
         _cleanup_free_ char *created = utc_now(false);

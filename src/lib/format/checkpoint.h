@@ -95,6 +95,12 @@ const char *ckpt_type(const struct cryo_checkpoint *ck);
 char *ckpt_default_name(const char *type, const char *id);
 /* Summaries of the valid checkpoints directly under `root`. */
 int ckpt_list(const char *root, json_object **out, struct cryo_error **err);
+/* Removes what interrupted dumps, imports and restores from an archive left
+ * under `root` (hidden ".NAME.tmp-*", ".import.tmp-*", ".restore-*"
+ * directories that their maker no longer holds, fs_sweep_unheld()): a
+ * killed dump must not keep GiBs of memory images on disk, out of sight
+ * of `cryo list`.  Returns how many. */
+int ckpt_sweep(const char *root);
 
 /* Host facts for the manifest and for `cryo check`. */
 json_object *ckpt_host_info(void);

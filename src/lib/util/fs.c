@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -110,6 +112,33 @@ static bool at_or_below(const char *point, void *arg) {
 int fs_rm_work_dir(const char *path) {
         (void) fs_umount_if(at_or_below, (void *) path);
         return fs_rm_rf(path);
+}
+
+int fs_hold(int dirfd) {
+        return flock(dirfd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
+}
+
+int fs_sweep_unheld(const char *root, bool (*match)(const char *name), unsigned min_age_sec) {
+        _cleanup_closedir_ DIR *d = opendir(root);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        time_t now = time(NULL);
+        int removed = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!match(de->d_name))
+                        continue;
+                _cleanup_close_ int fd =
+                        openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                struct stat st;
+                if (fd < 0 || fstat(fd, &st) < 0 || now - st.st_mtime < (time_t) min_age_sec ||
+                    flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue;
+                _cleanup_free_ char *path = fs_path_join(root, de->d_name);
+                if (path && fs_rm_work_dir(path) >= 0)
+                        removed++;
+        }
+        return removed;
 }
 
 int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off) {

@@ -21,6 +21,17 @@ int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg);
  * failed its checksums at pre-resume) leaves its cgroup yard mounted there,
  * and fs_rm_rf() does not cross mounts. */
 int fs_rm_work_dir(const char *path);
+/*
+ * Temporary directories (a dump being written, an archive being extracted,
+ * CRIU's work directory) are held, with flock(2) on a descriptor of theirs,
+ * for as long as their maker lives; one that a killed or crashed cryo left
+ * is held by nobody.  fs_hold() takes that lock on `dirfd`.
+ * fs_sweep_unheld() removes the entries of `root` that `match` accepts and
+ * nobody holds, once they are `min_age_sec` old (a maker takes its lock
+ * just after mkdtemp(), not at once); returns how many, or a negative errno.
+ */
+int fs_hold(int dirfd);
+int fs_sweep_unheld(const char *root, bool (*match)(const char *name), unsigned min_age_sec);
 /* Writes `len` bytes to dirfd/name (created with `mode`, truncated) and fsyncs it. */
 /* Writes all of buf, retrying short writes and EINTR; negative errno.
  * fs_pwrite_all() writes at `off` (a negative `off`: at the file offset). */
