@@ -405,7 +405,7 @@ test_leftovers_of_killed_runs_swept() {
                 mkdir "$root/$d"
                 head -c 65536 /dev/urandom >"$root/$d/pages-1.img"
         done
-        mkdir "/run/cryo/restore-${tag}F" "/run/cryo/dump-${tag}G"
+        mkdir -p "/run/cryo/restore-${tag}F" "/run/cryo/dump-${tag}G"
         touch -d '2 hours ago' "$root/.old.tmp-${tag}A" "$root/.held.tmp-${tag}B" "$root/.restore-${tag}D" \
                 "$root/visible.tmp-${tag}E" "/run/cryo/restore-${tag}F" "/run/cryo/dump-${tag}G"
         # -o: the lock stays with flock itself, which its kill releases.
