@@ -118,7 +118,8 @@ static void work_dir_done(struct work_dir *w) {
 /* What cryo makes under CRYO_WORK_DIR for one run: CRIU work directories
  * and the scratch copy `inspect` extracts an archive into. */
 static bool work_entry(const char *name) {
-        return !strncmp(name, "dump-", 5) || !strncmp(name, "restore-", 8) || !strncmp(name, ".restore-", 9);
+        return fs_mkdtemp_name(name, "dump-", true) || fs_mkdtemp_name(name, "restore-", true) ||
+               fs_mkdtemp_name(name, ".restore-", true);
 }
 
 static int work_dir_make(const char *kind, struct work_dir *w, struct cryo_error **err) {

@@ -399,15 +399,22 @@ test_check_reports_the_host() {
 test_leftovers_of_killed_runs_swept() {
         _need_cryo
         need_cmd flock
-        local root=$TEST_SCRATCH/ck tag=sweep$$ d
-        mkdir -p "$root"
-        for d in ".old.tmp-${tag}A" ".held.tmp-${tag}B" ".young.tmp-${tag}C" ".restore-${tag}D" "visible.tmp-${tag}E"; do
-                mkdir "$root/$d"
+        # Names as mkdtemp() makes them (six characters), private to root.
+        local root=$TEST_SCRATCH/ck tag d
+        tag=$(printf %05d $(($$ % 100000)))
+        echo "$tag" >"$TEST_SCRATCH/sweep-tag"
+        mkdir -p "$root" /run/cryo
+        for d in ".old.tmp-${tag}A" ".held.tmp-${tag}B" ".young.tmp-${tag}C" ".restore-${tag}D" \
+                "visible.tmp-${tag}E" ".user.tmp-${tag}H"; do
+                mkdir -m 700 "$root/$d"
                 head -c 65536 /dev/urandom >"$root/$d/pages-1.img"
         done
-        mkdir -p "/run/cryo/restore-${tag}F" "/run/cryo/dump-${tag}G"
+        # Someone else's directory of the same shape, not private: not ours.
+        chmod 755 "$root/.user.tmp-${tag}H"
+        mkdir -m 700 "/run/cryo/restore-${tag}F" "/run/cryo/dump-${tag}G"
         touch -d '2 hours ago' "$root/.old.tmp-${tag}A" "$root/.held.tmp-${tag}B" "$root/.restore-${tag}D" \
-                "$root/visible.tmp-${tag}E" "/run/cryo/restore-${tag}F" "/run/cryo/dump-${tag}G"
+                "$root/visible.tmp-${tag}E" "$root/.user.tmp-${tag}H" "/run/cryo/restore-${tag}F" \
+                "/run/cryo/dump-${tag}G"
         # -o: the lock stays with flock itself, which its kill releases.
         flock -o "$root/.held.tmp-${tag}B" sleep 300 &
         local holder=$! holder2
@@ -423,6 +430,7 @@ test_leftovers_of_killed_runs_swept() {
         [ -d "$root/.held.tmp-${tag}B" ] || fail "a directory a live process holds was removed"
         [ -d "$root/.young.tmp-${tag}C" ] || fail "a directory made a moment ago was removed"
         [ -d "$root/visible.tmp-${tag}E" ] || fail "a directory that is not cryo's temporary one was removed"
+        [ -d "$root/.user.tmp-${tag}H" ] || fail "a directory that is not private to root was removed"
         assert_checkpoint "$CK"
 
         cryo_restore "$CK"
@@ -433,7 +441,7 @@ test_leftovers_of_killed_runs_swept() {
         # Once its holder is gone, it goes too.
         pkill -P "$holder" sleep || true
         pkill -P "$holder2" sleep || true
-        kill "$holder" "$holder2"
+        kill "$holder" "$holder2" 2>/dev/null || true
         wait "$holder" "$holder2" 2>/dev/null || true
         "$CRYO" dump --type process --pid "$(wl_pid counter)" --dir "$root" --leave-running >/dev/null ||
                 fail "second dump failed"
@@ -444,7 +452,9 @@ test_leftovers_of_killed_runs_swept() {
 cleanup_test_leftovers_of_killed_runs_swept() {
         kill_test_procs '^flock -o '
         kill_test_procs '^sleep 300$'
-        rm -rf /run/cryo/restore-sweep* /run/cryo/dump-sweep*
+        local tag
+        tag=$(cat "$TEST_SCRATCH/sweep-tag" 2>/dev/null) || return 0
+        rm -rf "/run/cryo/restore-${tag}F" "/run/cryo/dump-${tag}G"
 }
 
 # A checkpoint from another architecture: refused before CRIU, untouched.

@@ -74,7 +74,8 @@ int ckpt_check_arch(const struct cryo_checkpoint *ck, struct cryo_error **err) {
 #define CKPT_SWEEP_MIN_AGE_SEC 60
 
 static bool temporary(const char *name) {
-        return name[0] == '.' && (strstr(name, ".tmp-") || !strncmp(name, ".restore-", 9));
+        return name[0] == '.' &&
+               (fs_mkdtemp_name(name, ".tmp-", false) || fs_mkdtemp_name(name, ".restore-", true));
 }
 
 int ckpt_sweep(const char *root) {

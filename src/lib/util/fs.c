@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "fs.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -118,6 +119,16 @@ int fs_hold(int dirfd) {
         return flock(dirfd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
 }
 
+bool fs_mkdtemp_name(const char *name, const char *stem, bool whole) {
+        size_t n = strlen(name), s = strlen(stem);
+        if (n < s + 6 || (whole && n != s + 6) || strncmp(name + n - 6 - s, stem, s))
+                return false;
+        for (const char *p = name + n - 6; *p; p++)
+                if (!isalnum((unsigned char) *p))
+                        return false;
+        return true;
+}
+
 int fs_sweep_unheld(const char *root, bool (*match)(const char *name), unsigned min_age_sec) {
         _cleanup_closedir_ DIR *d = opendir(root);
         if (!d)
@@ -130,9 +141,10 @@ int fs_sweep_unheld(const char *root, bool (*match)(const char *name), unsigned 
                         continue;
                 _cleanup_close_ int fd =
                         openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                /* And made by mkdtemp() for us: ours, private. */
                 struct stat st;
-                if (fd < 0 || fstat(fd, &st) < 0 || now - st.st_mtime < (time_t) min_age_sec ||
-                    flock(fd, LOCK_EX | LOCK_NB) < 0)
+                if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 07777) != 0700 ||
+                    now - st.st_mtime < (time_t) min_age_sec || flock(fd, LOCK_EX | LOCK_NB) < 0)
                         continue;
                 _cleanup_free_ char *path = fs_path_join(root, de->d_name);
                 if (path && fs_rm_work_dir(path) >= 0)

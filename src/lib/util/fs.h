@@ -32,6 +32,9 @@ int fs_rm_work_dir(const char *path);
  */
 int fs_hold(int dirfd);
 int fs_sweep_unheld(const char *root, bool (*match)(const char *name), unsigned min_age_sec);
+/* Is `name` what mkdtemp() makes of `stem`XXXXXX: the whole name (`whole`)
+ * or its end? */
+bool fs_mkdtemp_name(const char *name, const char *stem, bool whole);
 /* Writes `len` bytes to dirfd/name (created with `mode`, truncated) and fsyncs it. */
 /* Writes all of buf, retrying short writes and EINTR; negative errno.
  * fs_pwrite_all() writes at `off` (a negative `off`: at the file offset). */

@@ -374,6 +374,21 @@ static void test_digest_cache_of_growing_file(void **state) {
         unlinkat(dfd, "pages-1.img", 0);
 }
 
+/* What the sweeps take for a temporary directory of cryo's: mkdtemp()'s
+ * six characters exactly, after the stem. */
+static void test_mkdtemp_names(void **state) {
+        (void) state;
+        assert_true(fs_mkdtemp_name(".proc-1.tmp-aB3xYz", ".tmp-", false));
+        assert_true(fs_mkdtemp_name(".restore-Q1w2E3", ".restore-", true));
+        assert_false(fs_mkdtemp_name(".restore-Q1w2E3x", ".restore-", true));
+        assert_false(fs_mkdtemp_name("x.restore-Q1w2E3", ".restore-", true));
+        assert_false(fs_mkdtemp_name(".proc-1.tmp-aB3xY", ".tmp-", false));
+        assert_false(fs_mkdtemp_name(".proc-1.tmp-aB3xYz1", ".tmp-", false));
+        assert_false(fs_mkdtemp_name(".proc-1.tmp-aB3x.z", ".tmp-", false));
+        assert_false(fs_mkdtemp_name("dump-", "dump-", true));
+        assert_true(fs_mkdtemp_name("dump-000000", "dump-", true));
+}
+
 /* Known answers (FIPS 180-2), and a file read in several pieces hashes
  * like the same bytes in one buffer. */
 static void test_sha256_known_answers(void **state) {
@@ -474,6 +489,7 @@ int main(void) {
                 cmocka_unit_test(test_digest_known_answers),
                 cmocka_unit_test(test_digest_files_chunked),
                 cmocka_unit_test(test_digest_cache_of_growing_file),
+                cmocka_unit_test(test_mkdtemp_names),
                 cmocka_unit_test(test_sha256_known_answers),
                 cmocka_unit_test(test_legacy_sha256_manifest),
                 cmocka_unit_test(test_scratch_sealed_then_removed),
