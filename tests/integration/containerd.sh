@@ -433,6 +433,22 @@ pids_cgroup_dir() { # pids_cgroup_dir PID
 # runc (manage-cgroups ignore): every task must still land in the new
 # container's cgroups.  A tree with a task in a cgroup of its own must keep
 # it: there CRIU restores the cgroups, as before.
+# Is every cgroup hierarchy of this shell mounted at its root under
+# /sys/fs/cgroup/NAME, NAME as CRIU derives it ("name=X" -> X, cgroup2 ->
+# "unified")?
+host_cgroups_form_a_yard() {
+        local ctl dir
+        while IFS=: read -r _ ctl _; do
+                case $ctl in
+                "") dir=unified ;;
+                name=*) dir=${ctl#name=} ;;
+                *) dir=$ctl ;;
+                esac
+                awk -v p="/sys/fs/cgroup/$dir" '$4 == "/" && $5 == p { ok = 1 } END { exit !ok }' \
+                        /proc/self/mountinfo || return 1
+        done </proc/self/cgroup
+}
+
 test_cgroups_of_the_tree() {
         need_containerd
         local ck pid kid p dir
@@ -462,8 +478,20 @@ test_cgroups_of_the_tree() {
         ck=$(dump_ctr cg2)
         python3 -c 'import json,sys; assert "one_cgroup" not in json.load(open(sys.argv[1]))["container"]' \
                 "$ck/cryo.json" || fail "a tree with a task in a sub-cgroup is marked one_cgroup"
-        "$CRYO" restore --checkpoint-dir "$ck" --id cg2b >/dev/null
+        "$CRYO" restore --checkpoint-dir "$ck" --id cg2b --json >"$TEST_SCRATCH/out"
         pid=$(ctr_task_pid cg2b)
+        # CRIU managed these cgroups through the host's own mounts when they
+        # have the layout it expects (each hierarchy at /sys/fs/cgroup/NAME),
+        # not a yard of fresh mounts.
+        local log
+        log=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["criu_log"])' "$TEST_SCRATCH/out")
+        if host_cgroups_form_a_yard; then
+                grep -q "Opening /sys/fs/cgroup as cg yard" "$log" ||
+                        fail "CRIU mounted a cgroup yard of its own: $(grep -m1 'cg yard' "$log")"
+        else
+                grep -q "Opening /sys/fs/cgroup as cg yard" "$log" &&
+                        fail "CRIU was given /sys/fs/cgroup as its yard on a host where it does not fit"
+        fi
         local in_sub=0
         for p in $(cat /proc/"$pid"/task/*/children); do
                 case $(pids_cgroup_dir "$p") in */"$CTR_NS"/cg2b/sub) in_sub=$((in_sub + 1)) ;; esac

@@ -67,6 +67,15 @@ static int set_common(criu_opts *c, const struct engine_options *o, const char *
         return 0;
 }
 
+/* Where CRIU handles cgroups, the host's own mounts of them (cgroup-yard.c):
+ * not one mount per hierarchy per run, the container frozen meanwhile. */
+static int set_cgroup_yard(criu_opts *c, bool cgroups_handled, pid_t pid, struct cryo_error **err) {
+        const char *yard = cgroups_handled ? engine_cgroup_yard(pid) : NULL;
+        if (yard && criu_local_add_cg_yard(c, yard) < 0)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
 /* Turns a failed CRIU run into an error whose message names the cause
  * found in CRIU's own log, with the last error lines as detail. */
 int engine_criu_failure(struct cryo_error **err, int rc, const char *what, int work_fd,
@@ -182,6 +191,9 @@ int engine_dump(const struct engine_dump_request *req, struct cryo_stats *stats,
                 return cryo_error_set(err, ENOMEM, "out of memory");
         if (req->manage_cgroups)
                 criu_local_set_manage_cgroups(c, true);
+        r = set_cgroup_yard(c, req->manage_cgroups || req->opts->cgroup_mode, req->pid, err);
+        if (r < 0)
+                return r;
         if (req->empty_ns)
                 criu_local_set_empty_ns(c, req->empty_ns);
         if (req->network_lock_skip)
@@ -296,6 +308,9 @@ int engine_restore(const struct engine_restore_request *req, pid_t *pid, struct 
         for (const struct engine_inherit_fd *f = req->inherit_fds; f && f->key; f++)
                 if (criu_local_add_inherit_fd(c, f->fd, f->key) < 0)
                         return cryo_error_set(err, ENOMEM, "out of memory");
+        r = set_cgroup_yard(c, req->opts->cgroup_mode && strcmp(req->opts->cgroup_mode, "ignore"), 0, err);
+        if (r < 0)
+                return r;
         for (const struct engine_pair *g = req->cg_roots; g && g->value; g++)
                 if (criu_local_add_cg_root(c, g->key, g->value) < 0)
                         return cryo_error_set(err, ENOMEM, "out of memory");

@@ -161,6 +161,16 @@ int engine_lazy_dump_wait(struct engine_lazy_dump *l, unsigned timeout_sec,
 void engine_lazy_dump_free(struct engine_lazy_dump *l);
 
 /*
+ * The host's cgroup mounts as CRIU's cgroup yard (cgroup-yard.c):
+ * "/sys/fs/cgroup" when every hierarchy of `pid` (0: this process) is
+ * mounted there at its root under the name CRIU looks for, else NULL (CRIU
+ * then mounts its own).  engine_cgroup_yard_fits() is the test, on the
+ * texts of /proc/PID/cgroup and /proc/self/mountinfo.
+ */
+const char *engine_cgroup_yard(pid_t pid);
+bool engine_cgroup_yard_fits(const char *proc_cgroup, const char *mountinfo, const char *yard);
+
+/*
  * The target's lazy-pages daemon, started before the restore: it listens on
  * "lazy-pages.socket" in req->work_fd, where a restoring CRIU (cryo's own
  * through libcriu, or runc's for a container: its criu_work_path) looks for

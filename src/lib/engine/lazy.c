@@ -243,6 +243,7 @@ static void add_options(struct argv *a, const struct engine_options *o, const ch
  *   criu_local_set_freeze_cgroup    --freeze-cgroup
  *   criu_local_set_manage_cgroups   --manage-cgroups (soft, CRIU's default
  *                                   for both), or =MODE from the options
+ *   criu_local_add_cg_yard          --cgroup-yard (engine_cgroup_yard())
  *   criu_local_set_empty_ns         --empty-ns net (the only one the
  *                                   command line has; others are refused)
  *   criu_local_set_network_lock     --network-lock skip
@@ -284,6 +285,10 @@ static int add_container_options(struct argv *a, const struct engine_dump_reques
         /* add_options() already gave an explicit mode. */
         if (req->manage_cgroups && !req->opts->cgroup_mode)
                 argv_add(a, "--manage-cgroups");
+        const char *yard =
+                req->manage_cgroups || req->opts->cgroup_mode ? engine_cgroup_yard(req->pid) : NULL;
+        if (yard)
+                argv_add(a, "--cgroup-yard=%s", yard);
         if (req->empty_ns & CLONE_NEWNET) {
                 argv_add(a, "--empty-ns");
                 argv_add(a, "net");

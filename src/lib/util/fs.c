@@ -56,7 +56,7 @@ int fs_rm_rf(const char *path) {
 }
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape_mountinfo(char *s) {
+void fs_unescape_mountinfo(char *s) {
         char *out = s;
         for (char *in = s; *in;) {
                 if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' &&
@@ -82,7 +82,7 @@ int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg) {
                 char point[PATH_MAX];
                 if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1)
                         continue;
-                unescape_mountinfo(point);
+                fs_unescape_mountinfo(point);
                 if (!match(point, arg))
                         continue;
                 if (n + 1 >= cap) {

@@ -14,6 +14,8 @@
 int fs_mkdir_p(const char *path, mode_t mode, struct cryo_error **err);
 /* Removes a tree without following symlinks; a missing path is success. */
 int fs_rm_rf(const char *path);
+/* In place: mountinfo writes space, tab, newline and backslash as \ooo. */
+void fs_unescape_mountinfo(char *s);
 /* Detaches every mount whose mount point `match` accepts (newest first);
  * returns how many. */
 int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg);

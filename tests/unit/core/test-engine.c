@@ -197,6 +197,54 @@ static void test_freezer_image_fix(void **state) {
         assert_int_equal(fs_rm_rf(dir), 0);
 }
 
+/* The host's cgroup mounts serve as CRIU's yard only when every hierarchy
+ * of the tree is mounted at its root under the name CRIU opens. */
+static void test_cgroup_yard_fits(void **state) {
+        (void) state;
+        /* This project's VMs: v1 hierarchies one per controller, cgroup2 at
+         * .../unified (trimmed). */
+        const char *hybrid_cg = "9:name=systemd:/\n4:memory:/tiny/c1\n1:cpu:/tiny/c1\n0::/tiny/c1\n";
+        const char *hybrid_mi =
+                "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+                "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+                "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+                "40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n"
+                "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        assert_true(engine_cgroup_yard_fits(hybrid_cg, hybrid_mi, "/sys/fs/cgroup"));
+        assert_false(engine_cgroup_yard_fits(hybrid_cg, hybrid_mi, "/elsewhere"));
+
+        /* systemd's hybrid layout: joined controllers, in a directory of
+         * that name (the "cpu" symlink beside it is not what CRIU opens). */
+        const char *joined_cg = "3:cpu,cpuacct:/system.slice\n1:name=systemd:/\n";
+        const char *joined_mi =
+                "30 25 0:26 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+                "31 25 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n";
+        assert_true(engine_cgroup_yard_fits(joined_cg, joined_mi, "/sys/fs/cgroup"));
+        /* A hierarchy mounted with fewer controllers than the tree's. */
+        const char *partial_mi = "30 25 0:26 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu\n"
+                                 "31 25 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n";
+        assert_false(engine_cgroup_yard_fits(joined_cg, partial_mi, "/sys/fs/cgroup"));
+
+        /* cgroup2 only (Debian 12 with systemd): the hierarchy is
+         * /sys/fs/cgroup itself, CRIU would look for .../unified. */
+        const char *v2_cg = "0::/user.slice/session-1.scope\n";
+        const char *v2_mi = "28 22 0:25 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_false(engine_cgroup_yard_fits(v2_cg, v2_mi, "/sys/fs/cgroup"));
+        const char *v2_unified_mi = "28 22 0:25 / /y/unified rw - cgroup2 cgroup2 rw\n";
+        assert_true(engine_cgroup_yard_fits(v2_cg, v2_unified_mi, "/y"));
+
+        /* Inside a container: the hierarchy is mounted from a sub-cgroup,
+         * so paths in /proc/PID/cgroup would not resolve below it. */
+        const char *sub_mi = "41 31 0:38 /docker/abc /y/unified rw - cgroup2 cgroup2 rw\n";
+        assert_false(engine_cgroup_yard_fits(v2_cg, sub_mi, "/y"));
+        /* A v1 mount where the tree's cgroup2 hierarchy should be. */
+        const char *wrong_type_mi = "41 31 0:38 / /y/unified rw - cgroup cgroup rw,name=unified\n";
+        assert_false(engine_cgroup_yard_fits(v2_cg, wrong_type_mi, "/y"));
+        /* Nothing to go by. */
+        assert_false(engine_cgroup_yard_fits("", hybrid_mi, "/sys/fs/cgroup"));
+        assert_false(engine_cgroup_yard_fits("garbage\n", hybrid_mi, "/sys/fs/cgroup"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_options_round_trip),
@@ -207,6 +255,7 @@ int main(void) {
                 cmocka_unit_test(test_path_join),
                 cmocka_unit_test(test_log_criu_version),
                 cmocka_unit_test(test_freezer_image_fix),
+                cmocka_unit_test(test_cgroup_yard_fits),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -220,6 +220,14 @@ static char *write_criu_conf(struct restore *rs, const struct engine_options *o,
                 strcat(text, cgroup_mode);
                 strcat(text, "\n");
         }
+        /* The host's cgroup mounts (engine/cgroup-yard.c) where CRIU moves
+         * the tree into cgroups: nothing left mounted if CRIU is killed. */
+        const char *yard = cgroup_mode && !strcmp(cgroup_mode, "ignore") ? NULL : engine_cgroup_yard(0);
+        if (yard && strlen(yard) < 64) {
+                strcat(text, "cgroup-yard=");
+                strcat(text, yard);
+                strcat(text, "\n");
+        }
         /* Post-copy: runc's CRIU registers the anonymous memory with
          * userfaultfd and hands it to cryo's lazy-pages daemon (its own
          * lazy_pages RPC field, which runc sets false, is overridden by the
