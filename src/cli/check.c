@@ -68,6 +68,10 @@ int cli_check(int argc, char **argv) {
                "  time namespace:    %s\n  cgroups:           %s\n",
                yes(k, "checkpoint_restore"), yes(k, "overlayfs"), yes(k, "userfaultfd"),
                yes(k, "time_namespace"), cryo_json_str(k, "cgroups", "?"));
+        printf("  cgroup yard:       %s\n",
+               cryo_json_get(k, "cgroup_yard")
+                       ? cryo_json_str(k, "cgroup_yard", "")
+                       : "none: CRIU mounts every cgroup hierarchy it handles afresh for each run");
         printf("Runtimes:\n");
         json_object_object_foreach (cryo_json_get(rep, "runtimes"), name, rt) {
                 if (cryo_json_get(rt, "version"))

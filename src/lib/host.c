@@ -78,6 +78,10 @@ int cryo_host_check(json_object **out, struct cryo_error **err) {
         json_object_object_add(kernel, "time_namespace",
                                json_object_new_boolean(path_exists("/proc/self/ns/time")));
         json_object_object_add(kernel, "cgroups", json_object_new_string(cgroup_layout()));
+        /* Where CRIU reads and makes cgroups: the host's mounts, or a yard
+         * of its own mounted for every run (engine/cgroup-yard.c). */
+        const char *yard = engine_cgroup_yard(0);
+        json_object_object_add(kernel, "cgroup_yard", yard ? json_object_new_string(yard) : NULL);
         json_object_object_add(rep, "kernel", kernel);
         ready = ready && cr && geteuid() == 0;
 

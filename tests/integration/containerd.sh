@@ -433,22 +433,6 @@ pids_cgroup_dir() { # pids_cgroup_dir PID
 # runc (manage-cgroups ignore): every task must still land in the new
 # container's cgroups.  A tree with a task in a cgroup of its own must keep
 # it: there CRIU restores the cgroups, as before.
-# Is every cgroup hierarchy of this shell mounted at its root under
-# /sys/fs/cgroup/NAME, NAME as CRIU derives it ("name=X" -> X, cgroup2 ->
-# "unified")?
-host_cgroups_form_a_yard() {
-        local ctl dir
-        while IFS=: read -r _ ctl _; do
-                case $ctl in
-                "") dir=unified ;;
-                name=*) dir=${ctl#name=} ;;
-                *) dir=$ctl ;;
-                esac
-                awk -v p="/sys/fs/cgroup/$dir" '$4 == "/" && $5 == p { ok = 1 } END { exit !ok }' \
-                        /proc/self/mountinfo || return 1
-        done </proc/self/cgroup
-}
-
 test_cgroups_of_the_tree() {
         need_containerd
         local ck pid kid p dir
@@ -498,6 +482,82 @@ test_cgroups_of_the_tree() {
         done
         assert_eq "$in_sub" 1 "restored tasks in the sub-cgroup"
         ctr_remove cg2b
+}
+
+# tmpfs_mounts PID: the tmpfs mounts of a task's mount namespace (whole
+# ones: not the masked files, binds of a /dev/null), as "mount point, mount
+# options, file system options, root mode", sorted.
+tmpfs_mounts() {
+        local pid=$1 point
+        awk '$4 == "/" { for (i = 7; $i != "-"; i++) ; if ($(i + 1) == "tmpfs") print $5, $6, $(i + 3) }' \
+                "/proc/$pid/mountinfo" | sort | while read -r point rest; do
+                echo "$point $rest $(stat -c %a "/proc/$pid/root$point")"
+        done
+}
+
+# A containerd container's own tmpfs mounts (/dev, /dev/shm, /run and the
+# masked /proc/acpi, /sys/firmware) are saved by cryo, not by CRIU's tar
+# runs, and come back with their contents, owners, modes, mount options,
+# the files the tree holds open there and its working directory in one.
+test_tmpfs_saved_by_cryo() {
+        need_containerd
+        local pid ck before after dev_tar pid2 pid3
+        ctr_run tm1 sh -c 'echo hello >/run/r.txt; chmod 640 /run/r.txt; chown 1234:5678 /run/r.txt
+                ln -s r.txt /run/link; ln /run/r.txt /run/hard; mkfifo /run/ff; chmod 1777 /run
+                echo shm >/dev/shm/s; mkdir -p /run/d/e; exec 3</run/r.txt; cd /run/d
+                while :; do sleep 1; done'
+        pid=$(ctr_task_pid tm1)
+        wait_for test -e "/proc/$pid/root/run/d/e"
+        before=$(tmpfs_mounts "$pid")
+        echo "$before" | grep -q '^/run ' || fail "no tmpfs at /run to test with: $before"
+        ck=$(dump_ctr tm1)
+        python3 - "$ck" <<'PY' || fail "the manifest does not list the tmpfs mounts cryo saved"
+import json, sys
+m = json.load(open(sys.argv[1] + "/cryo.json"))
+paths = [t["path"] for t in m["container"]["tmpfs"]]
+assert {"/dev", "/dev/shm", "/run"} <= set(paths), paths
+assert m["format_version"] == 3, m["format_version"]
+assert all(t["file"] in m["files"] for t in m["container"]["tmpfs"]), m["files"].keys()
+PY
+        if compgen -G "$ck/checkpoint/tmpfs-dev-*" >/dev/null; then
+                fail "CRIU archived tmpfs contents too: $(ls "$ck/checkpoint" | grep tmpfs)"
+        fi
+        # /dev's archive keeps the mount points of what is mounted below it,
+        # not their contents.
+        dev_tar=$(python3 -c 'import json,sys; print([t["file"] for t in json.load(open(sys.argv[1]))["container"]["tmpfs"] if t["path"] == "/dev"][0])' "$ck/cryo.json")
+        tar tf "$ck/$dev_tar" | grep -qx 'pts/' || fail "/dev/pts is missing from $dev_tar"
+        tar tf "$ck/$dev_tar" | grep -qx 'null' || fail "/dev/null is missing from $dev_tar"
+        if tar tf "$ck/$dev_tar" | grep -q '^pts/.\|^shm/.'; then
+                fail "$dev_tar holds what other file systems mounted below /dev hold"
+        fi
+        ctr_remove tm1
+
+        "$CRYO" restore --checkpoint-dir "$ck" --id tm1b >/dev/null
+        pid2=$(ctr_task_pid tm1b)
+        after=$(tmpfs_mounts "$pid2")
+        assert_eq "$after" "$before" "tmpfs mounts (point, flags, options, mode)"
+        assert_eq "$(stat -c '%a %u %g %h' "/proc/$pid2/root/run/r.txt")" "640 1234 5678 2" \
+                "mode, owner and links of /run/r.txt"
+        assert_eq "$(cat "/proc/$pid2/root/run/r.txt")" hello "content of /run/r.txt"
+        assert_eq "$(readlink "/proc/$pid2/root/run/link")" r.txt "symlink in /run"
+        [ -p "/proc/$pid2/root/run/ff" ] || fail "the fifo in /run is gone"
+        assert_eq "$(cat "/proc/$pid2/root/dev/shm/s")" shm "/dev/shm content"
+        [ -c "/proc/$pid2/root/dev/null" ] || fail "/dev/null is not a device node"
+        assert_eq "$(readlink "/proc/$pid2/fd/3")" /run/r.txt "the file held open"
+        assert_eq "$(readlink "/proc/$pid2/cwd")" /run/d "working directory"
+        if nsenter -t "$pid2" -m touch /proc/acpi/x 2>/dev/null; then
+                fail "masked /proc/acpi is writable after the restore"
+        fi
+        if grep -q " /run/cryo/containerd/$CTR_NS/tm1b" /proc/self/mountinfo; then
+                fail "the restore left mounts behind: $(grep " /run/cryo/" /proc/self/mountinfo)"
+        fi
+
+        # A second copy has tmpfs mounts of its own.
+        "$CRYO" restore --checkpoint-dir "$ck" --id tm1c >/dev/null
+        pid3=$(ctr_task_pid tm1c)
+        echo new >"/proc/$pid3/root/run/new"
+        [ ! -e "/proc/$pid2/root/run/new" ] || fail "two restored copies share their /run"
+        ctr_remove tm1b tm1c
 }
 
 cleanup() {

@@ -390,6 +390,12 @@ test_check_reports_the_host() {
         assert_eq "$(jq -r .criu.kdat_cache "$TEST_SCRATCH/check.json")" "$want" "kdat_cache"
         assert_eq "$(jq -r .kernel.arch "$TEST_SCRATCH/check.json")" "$(uname -m)" "arch"
         "$CRYO" check | grep -q '^  kdat cache: ' || fail "cryo check prints no kdat cache line"
+        # The host's cgroup mounts serve as CRIU's yard when each hierarchy
+        # of ours is at /sys/fs/cgroup/NAME (NAME as CRIU derives it).
+        local yard=null
+        host_cgroups_form_a_yard && yard=/sys/fs/cgroup
+        assert_eq "$(jq -r .kernel.cgroup_yard "$TEST_SCRATCH/check.json")" "$yard" "cgroup_yard"
+        "$CRYO" check | grep -q '^  cgroup yard: ' || fail "cryo check prints no cgroup yard line"
 }
 
 # What a killed cryo leaves (a hidden half-written checkpoint under the

@@ -79,3 +79,19 @@ kill_test_procs() {
                 fi
         done
 }
+
+# Is every cgroup hierarchy of this shell mounted at its root under
+# /sys/fs/cgroup/NAME, NAME as CRIU derives it ("name=X" -> X, cgroup2 ->
+# "unified")?
+host_cgroups_form_a_yard() {
+        local ctl dir
+        while IFS=: read -r _ ctl _; do
+                case $ctl in
+                "") dir=unified ;;
+                name=*) dir=${ctl#name=} ;;
+                *) dir=$ctl ;;
+                esac
+                awk -v p="/sys/fs/cgroup/$dir" '$4 == "/" && $5 == p { ok = 1 } END { exit !ok }' \
+                        /proc/self/mountinfo || return 1
+        done </proc/self/cgroup
+}

@@ -118,7 +118,8 @@ int ckpt_create(const char *root, const char *name, const char *type, unsigned f
         _cleanup_free_ char *created = utc_now(false);
         if (!ck->manifest || !created)
                 return cryo_error_set(err, ENOMEM, "out of memory");
-        json_object_object_add(ck->manifest, "format_version", json_object_new_int(CRYO_FORMAT_VERSION));
+        json_object_object_add(ck->manifest, "format_version",
+                               json_object_new_int(CRYO_FORMAT_VERSION_BASE));
         json_object_object_add(ck->manifest, "cryo_version", json_object_new_string(CRYO_VERSION));
         json_object_object_add(ck->manifest, "type", json_object_new_string(type));
         json_object_object_add(ck->manifest, "name", json_object_new_string(name));

@@ -11,7 +11,13 @@
  * Version 2 lists XXH3-128 chunk-tree checksums ("xxh128", format/digest.h)
  * where version 1 listed SHA-256 ("sha256"); both are read.
  */
-#define CRYO_FORMAT_VERSION 2
+#define CRYO_FORMAT_VERSION 3
+/* What a checkpoint is written as: the lowest version that describes it. */
+#define CRYO_FORMAT_VERSION_BASE 2
+/* Version 3: tmpfs contents saved by cryo instead of CRIU (container.tmpfs,
+ * tmpfs/N.tar), which CRIU cannot restore alone: an older cryo must refuse
+ * the checkpoint rather than fail in CRIU. */
+#define CRYO_FORMAT_VERSION_OWN_TMPFS 3
 
 #define CRYO_MANIFEST_FILE  "cryo.json"
 #define CRYO_CRIU_DIR       "checkpoint"

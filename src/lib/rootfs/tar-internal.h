@@ -152,6 +152,8 @@ struct tar_walk {
         int merged_fd;
         /* container paths ("/a/b") for deleted.files */
         struct strv_builder *deleted;
+        /* TAR_WRITE_ONE_FS: a mount point below is stored, not its content */
+        bool one_fs;
 };
 
 /* Adds every entry below dir_fd (not the directory itself), names relative. */

@@ -641,8 +641,12 @@ static int add_entry(struct tar_writer *w, int dfd, const char *name, const stru
                 w->stats->skipped++;
                 return 0;
         }
-        if (S_ISDIR(st.st_mode) && one_dev && st.st_dev != one_dev) {
-                w->stats->skipped++; /* a mount point in a merged view */
+        /* Another file system mounted here: in a merged view, left out; on
+         * one file system's walk (TAR_WRITE_ONE_FS), stored as the place
+         * it is mounted on, without what it holds. */
+        bool mount_point = one_dev && st.st_dev != one_dev;
+        if (mount_point && S_ISDIR(st.st_mode) && !walk->one_fs) {
+                w->stats->skipped++;
                 return 0;
         }
 
@@ -719,6 +723,10 @@ static int add_entry(struct tar_writer *w, int dfd, const char *name, const stru
                 }
         }
 
+        if (S_ISREG(st.st_mode) && mount_point) {
+                archive_entry_set_size(e, 0);
+                return write_header(w, e, err);
+        }
         if (S_ISREG(st.st_mode)) {
                 int data_fd = fd;
                 _cleanup_close_ int merged_file = -1;
@@ -766,7 +774,7 @@ static int add_entry(struct tar_writer *w, int dfd, const char *name, const stru
                 w->stats->opaque_dirs++;
         }
         r = write_header(w, e, err);
-        if (r < 0)
+        if (r < 0 || mount_point)
                 return r;
 
         if (walk->overlay && redirect) {
@@ -814,5 +822,8 @@ static int add_children(struct tar_writer *w, int dfd, const struct tar_walk *wa
 int tar_writer_add_tree(struct tar_writer *w, int dir_fd, const struct tar_walk *walk,
                         struct cryo_error **err) {
         path_pop(w, 0);
-        return add_children(w, dir_fd, walk, 0, 0, err);
+        struct stat st;
+        if (walk->one_fs && fstat(dir_fd, &st) < 0)
+                return cryo_error_errno(err, errno, "cannot stat the directory to archive");
+        return add_children(w, dir_fd, walk, walk->one_fs ? st.st_dev : 0, 0, err);
 }

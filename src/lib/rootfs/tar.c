@@ -36,7 +36,9 @@ int tar_write_dir(const char *src_dir, int out_fd, const struct tar_write_opts *
         _cleanup_tar_writer_ struct tar_writer *w = NULL;
         int r = tar_writer_new(out_fd, opts, stats, &w, err);
         if (r >= 0) {
-                struct tar_walk walk = {.excludes = excludes.v, .merged_fd = -1};
+                struct tar_walk walk = {.excludes = excludes.v,
+                                        .merged_fd = -1,
+                                        .one_fs = opts && (opts->flags & TAR_WRITE_ONE_FS)};
                 r = tar_writer_add_tree(w, dfd, &walk, err);
         }
         if (r >= 0)

@@ -53,6 +53,11 @@ enum {
          * cache, which on a VM costs as much as compressing it, and leaves
          * the final fsync next to nothing. */
         TAR_WRITE_DIRECT = 1u << 3,
+        /* Stay on src_dir's file system, as `tar --one-file-system`, but
+         * keep the mount points: a directory another file system is
+         * mounted on is stored empty, a file mounted over is stored empty
+         * (a tmpfs restored under its submounts needs their mount points). */
+        TAR_WRITE_ONE_FS = 1u << 4,
 };
 
 struct tar_write_opts {

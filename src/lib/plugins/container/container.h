@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "format/checkpoint.h"
@@ -27,6 +28,9 @@ struct container {
         char *runtime_root;      /* the runtime's --root (runc state lives in <root>/<id>) */
         json_object *runc_state; /* <runtime_root>/<id>/state.json */
         bool rootfs_plain;       /* the root is a plain directory, not an overlay: no diff to capture */
+        /* Its tmpfs mounts may be saved by cryo rather than CRIU (tmpfs.c):
+         * only cryo will restore it, not dockerd or a plain runc. */
+        bool own_tmpfs;
 };
 
 void container_free(struct container *c);
@@ -59,6 +63,26 @@ struct container_criu_config {
 int container_criu_config(const struct container *c, struct container_criu_config *cfg,
                           struct cryo_error **err);
 void container_criu_config_clear(struct container_criu_config *cfg);
+/* One more mount point CRIU leaves to its restorer, keyed by its path. */
+int container_criu_config_add_ext_mount(struct container_criu_config *cfg, const char *mountpoint);
+
+/*
+ * The container's own tmpfs mounts, saved by cryo instead of CRIU (tmpfs.c).
+ * Dump: container_tmpfs_plan() marks them external in `cfg` and lists them
+ * in *plan (NULL when none, or c->own_tmpfs is false); once CRIU is done,
+ * with the tree stopped, container_tmpfs_capture() archives each into the
+ * checkpoint (tmpfs/N.tar) and records the list as container.tmpfs.
+ * Restore: container_tmpfs_prepare() mounts and fills a tmpfs for each,
+ * under `dir` (the caller detaches them once the restore is over: the
+ * container's binds keep them), and writes the ext-mount-map lines of the
+ * CRIU configuration to `conf`.
+ */
+int container_tmpfs_plan(const struct container *c, struct container_criu_config *cfg, json_object **plan,
+                         struct cryo_error **err);
+int container_tmpfs_capture(const struct container *c, struct cryo_checkpoint *ck, json_object *plan,
+                            struct cryo_error **err);
+int container_tmpfs_prepare(const struct cryo_checkpoint *ck, const char *dir, FILE *conf,
+                            struct cryo_error **err);
 /* CRIU's manage-cgroups mode for restoring the checkpoint under runc: the
  * user's, else "ignore" for a tree the dump found in one set of cgroups
  * (container/dump.c), else NULL (CRIU's default). */

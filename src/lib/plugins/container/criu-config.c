@@ -63,6 +63,10 @@ static int add_ext_mount(struct container_criu_config *cfg, const char *mountpoi
         return 0;
 }
 
+int container_criu_config_add_ext_mount(struct container_criu_config *cfg, const char *mountpoint) {
+        return add_ext_mount(cfg, mountpoint);
+}
+
 static int add_external(struct container_criu_config *cfg, const char *key) {
         size_t n = 0;
         while (cfg->externals && cfg->externals[n])

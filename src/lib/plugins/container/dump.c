@@ -155,7 +155,10 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                 if (r < 0)
                         return r;
                 struct container_criu_config cfg = {0};
+                _cleanup_json_ json_object *tmpfs = NULL;
                 r = container_criu_config(c, &cfg, err);
+                if (r >= 0)
+                        r = container_tmpfs_plan(c, &cfg, &tmpfs, err);
                 if (r >= 0) {
                         struct engine_dump_request dump = {
                                 .pid = c->init_pid,
@@ -196,6 +199,10 @@ int container_dump(const struct container *c, const struct cryo_request *req, st
                         if (r >= 0 && at.one_cgroup)
                                 json_object_object_add(cryo_json_get(ck->manifest, "container"),
                                                        "one_cgroup", json_object_new_boolean(true));
+                        /* The tree is stopped (or held by the page server): the
+                         * tmpfs contents match its memory. */
+                        if (r >= 0)
+                                r = container_tmpfs_capture(c, ck, tmpfs, err);
                 }
                 container_criu_config_clear(&cfg);
                 if (r < 0)

@@ -184,6 +184,9 @@ int containerd_dump_container(const struct cryo_request *req, const char *id, st
         }
         c->id = strdup(id);
         c->ns = strdup(ns);
+        /* Docker's may be restored by dockerd, which gives CRIU no mapping
+         * for tmpfs contents cryo saved itself. */
+        c->own_tmpfs = strcmp(ns, DOCKER_NAMESPACE) != 0;
         c->init_pid = (pid_t) task.pid;
         c->spec = cryo_json_parse_buf(rec.spec.value, rec.spec.len);
         c->runtime_root = runc_root_of(&rec, ns);

@@ -208,48 +208,65 @@ static int prepare_rootfs(struct restore *rs, struct cryo_checkpoint *ck, const 
  * nothing can reach it while CRIU works; CRIU's iptables lock and unlock of
  * it (six iptables-restore runs, ~90 ms) protect nothing there.  Kept when
  * TCP connections are restored (their repair is what the lock is for). */
-static char *write_criu_conf(struct restore *rs, const struct engine_options *o, bool private_netns,
-                             bool lazy, const char *cgroup_mode, const char *gate_hook,
+static char *write_criu_conf(struct restore *rs, struct cryo_checkpoint *ck, const struct engine_options *o,
+                             bool private_netns, bool lazy, const char *cgroup_mode, const char *gate_hook,
                              struct cryo_error **err) {
-        char text[256 + PATH_MAX] = "mntns-compat-mode\n";
-        if (private_netns && !o->tcp_established)
-                strcat(text, "network-lock skip\n");
-        /* "=": the mode is an optional argument of CRIU's option. */
-        if (cgroup_mode && strlen(cgroup_mode) < 16) {
-                strcat(text, "manage-cgroups=");
-                strcat(text, cgroup_mode);
-                strcat(text, "\n");
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        _cleanup_fclose_ FILE *f = open_memstream(&text, &len);
+        if (!f) {
+                cryo_error_set(err, ENOMEM, "out of memory");
+                return NULL;
         }
+        fputs("mntns-compat-mode\n", f);
+        if (private_netns && !o->tcp_established)
+                fputs("network-lock skip\n", f);
+        /* "=": the mode is an optional argument of CRIU's option. */
+        if (cgroup_mode)
+                fprintf(f, "manage-cgroups=%s\n", cgroup_mode);
         /* The host's cgroup mounts (engine/cgroup-yard.c) where CRIU moves
          * the tree into cgroups: nothing left mounted if CRIU is killed. */
         const char *yard = cgroup_mode && !strcmp(cgroup_mode, "ignore") ? NULL : engine_cgroup_yard(0);
-        if (yard && strlen(yard) < 64) {
-                strcat(text, "cgroup-yard=");
-                strcat(text, yard);
-                strcat(text, "\n");
-        }
+        if (yard)
+                fprintf(f, "cgroup-yard=%s\n", yard);
         /* Post-copy: runc's CRIU registers the anonymous memory with
          * userfaultfd and hands it to cryo's lazy-pages daemon (its own
          * lazy_pages RPC field, which runc sets false, is overridden by the
          * configuration file, as tcp-established is). */
         if (lazy)
-                strcat(text, "lazy-pages\n");
+                fputs("lazy-pages\n", f);
         if (o->tcp_established)
-                strcat(text, "tcp-established\n");
+                fputs("tcp-established\n", f);
         if (o->file_locks)
-                strcat(text, "file-locks\n");
+                fputs("file-locks\n", f);
         if (o->ext_unix_sk)
-                strcat(text, "ext-unix-sk\n");
+                fputs("ext-unix-sk\n", f);
         if (o->tcp_close)
-                strcat(text, "tcp-close\n");
+                fputs("tcp-close\n", f);
         /* Holds the tree at pre-resume until the checksums pass. */
-        if (gate_hook && strlen(gate_hook) < PATH_MAX) {
-                strcat(text, "action-script ");
-                strcat(text, gate_hook);
-                strcat(text, "\n");
+        if (gate_hook)
+                fprintf(f, "action-script %s\n", gate_hook);
+        /* The tmpfs contents cryo saved: mounted and filled here, bound in
+         * place by CRIU; restore_clear() detaches these copies. */
+        _cleanup_free_ char *tmpfs_dir = fs_path_join(rs->state_dir, "tmpfs");
+        if (!tmpfs_dir) {
+                cryo_error_set(err, ENOMEM, "out of memory");
+                return NULL;
+        }
+        uint64_t start = cryo_now_usec();
+        if (container_tmpfs_prepare(ck, tmpfs_dir, f, err) < 0)
+                return NULL;
+        cryo_stats_add(&ck->stats, CRYO_PHASE_ROOTFS, cryo_now_usec() - start, 0);
+        if (fflush(f) != 0 || ferror(f)) {
+                cryo_error_set(err, ENOMEM, "out of memory");
+                return NULL;
         }
         _cleanup_close_ int fd = open(rs->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fs_write_file_unsynced(fd, "criu.conf", text, strlen(text), 0600, err) < 0)
+        if (fd < 0) {
+                cryo_error_errno(err, errno, "cannot open %s", rs->state_dir);
+                return NULL;
+        }
+        if (fs_write_file_unsynced(fd, "criu.conf", text, len, 0600, err) < 0)
                 return NULL;
         return fs_path_join(rs->state_dir, "criu.conf");
 }
@@ -591,7 +608,7 @@ int containerd_restore_container(const struct cryo_request *req, struct cryo_che
                 if (r < 0)
                         goto fail;
         }
-        criu_conf = write_criu_conf(&rs, &req->criu, spec_private_netns(saved_spec), req->lazy != NULL,
+        criu_conf = write_criu_conf(&rs, ck, &req->criu, spec_private_netns(saved_spec), req->lazy != NULL,
                                     container_restore_cgroup_mode(ck, &req->criu), gate_hook, err);
         if (!criu_conf && err && *err) {
                 r = -(*err)->code;
