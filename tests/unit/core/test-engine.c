@@ -245,6 +245,48 @@ static void test_cgroup_yard_fits(void **state) {
         assert_false(engine_cgroup_yard_fits("garbage\n", hybrid_mi, "/sys/fs/cgroup"));
 }
 
+/* Which tmpfs mounts cryo saves itself instead of CRIU: whole ones, private,
+ * not shared with another mount of the container, at a path CRIU's
+ * configuration file can carry, not external already. */
+static void test_tmpfs_selection(void **state) {
+        (void) state;
+        char mountinfo[] =
+                "79 51 0:41 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u,workdir=/w\n"
+                "81 79 0:45 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755\n"
+                "82 81 0:46 / /dev/pts rw,nosuid,noexec,relatime - devpts devpts rw,gid=5,mode=620\n"
+                "83 81 0:47 / /dev/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw,size=65536k\n"
+                "86 79 0:49 / /run rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755\n"
+                "56 80 0:50 / /proc/acpi ro,relatime - tmpfs tmpfs ro\n"
+                "57 80 0:45 /null /proc/keys rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755\n"
+                "90 79 0:60 / /tmp rw shared:5 - tmpfs tmpfs rw\n"
+                "91 79 0:61 / /data rw - tmpfs tmpfs rw,size=1m\n"
+                "92 79 0:61 /sub /data2 rw - tmpfs tmpfs rw,size=1m\n"
+                "93 79 0:62 / /with\\040space rw - tmpfs tmpfs rw\n"
+                "94 79 0:63 / /vol rw - tmpfs tmpfs rw\n"
+                "95 79 0:64 / /a:b rw - tmpfs tmpfs rw\n";
+        struct container_criu_config cfg = {0};
+        /* The masked file (a bind of /dev's null) and a bind from the host. */
+        assert_int_equal(container_criu_config_add_ext_mount(&cfg, "/proc/keys"), 0);
+        assert_int_equal(container_criu_config_add_ext_mount(&cfg, "/vol"), 0);
+        _cleanup_json_ json_object *got = NULL;
+        assert_int_equal(container_tmpfs_select(mountinfo, &cfg, &got), 0);
+        assert_int_equal(json_object_array_length(got), 4);
+        static const char *const want[][3] = {
+                {"/dev", "tmpfs", "size=65536k,mode=755"},
+                {"/dev/shm", "shm", "size=65536k"},
+                {"/run", "tmpfs", "size=65536k,mode=755"},
+                {"/proc/acpi", "tmpfs", ""},
+        };
+        for (size_t i = 0; i < 4; i++) {
+                json_object *e = json_object_array_get_idx(got, i);
+                assert_string_equal(cryo_json_str(e, "path", ""), want[i][0]);
+                assert_string_equal(cryo_json_str(e, "source", ""), want[i][1]);
+                assert_string_equal(cryo_json_str(e, "options", "?"), want[i][2]);
+                assert_int_equal(json_object_get_boolean(cryo_json_get(e, "read_only")), i == 3);
+        }
+        container_criu_config_clear(&cfg);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_options_round_trip),
@@ -256,6 +298,7 @@ int main(void) {
                 cmocka_unit_test(test_log_criu_version),
                 cmocka_unit_test(test_freezer_image_fix),
                 cmocka_unit_test(test_cgroup_yard_fits),
+                cmocka_unit_test(test_tmpfs_selection),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,10 @@ int container_criu_config_add_ext_mount(struct container_criu_config *cfg, const
  */
 int container_tmpfs_plan(const struct container *c, struct container_criu_config *cfg, json_object **plan,
                          struct cryo_error **err);
+/* The pure part of the plan: the tmpfs mounts of a mountinfo text (parsed
+ * in place) cryo may save itself, as [{path, source, options, read_only}]
+ * in *out; -ENOMEM. */
+int container_tmpfs_select(char *mountinfo, const struct container_criu_config *cfg, json_object **out);
 int container_tmpfs_capture(const struct container *c, struct cryo_checkpoint *ck, json_object *plan,
                             struct cryo_error **err);
 int container_tmpfs_prepare(const struct cryo_checkpoint *ck, const char *dir, FILE *conf,

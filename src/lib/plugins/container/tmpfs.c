@@ -67,7 +67,10 @@ static bool parse_mount_line(const char *line, struct mount_line *m) {
 /* What CRIU's configuration file (whitespace-separated) and its key:value
  * mapping (split at ':') can carry. */
 static bool path_fits_config(const char *path) {
-        if (path[0] != '/' || !path[1] || strstr(path, "/../") || strstr(path, "/./"))
+        size_t n = strlen(path);
+        if (path[0] != '/' || n < 2 || path[n - 1] == '/' || strstr(path, "//") || strstr(path, "/../") ||
+            strstr(path, "/./") || (n >= 3 && !strcmp(path + n - 3, "/..")) ||
+            (n >= 2 && !strcmp(path + n - 2, "/.")))
                 return false;
         for (const char *p = path; *p; p++)
                 if (*p <= ' ' || *p == ':' || *p == ',' || *p == '\\' || *p == 0x7f)
@@ -109,12 +112,9 @@ static bool has_user_namespace(const struct container *c) {
         return false;
 }
 
-static json_object *plan_entry(const struct container *c, const struct mount_line *m) {
-        char path[PATH_MAX_LEN + 64];
-        struct stat st;
-        snprintf(path, sizeof(path), "/proc/%d/root%s", c->init_pid, m->point);
+static json_object *select_entry(const struct mount_line *m) {
         _cleanup_free_ char *options = fs_options(m->super);
-        if (!options || stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        if (!options)
                 return NULL;
         json_object *e = json_object_new_object();
         json_object_object_add(e, "path", json_object_new_string(m->point));
@@ -122,11 +122,45 @@ static json_object *plan_entry(const struct container *c, const struct mount_lin
         json_object_object_add(e, "options", json_object_new_string(options));
         if (!strncmp(m->super, "ro", 2) && (m->super[2] == ',' || !m->super[2]))
                 json_object_object_add(e, "read_only", json_object_new_boolean(true));
-        /* The root's own: mountinfo shows the mode given at mount time. */
-        json_object_object_add(e, "mode", json_object_new_int((int) (st.st_mode & 07777)));
-        json_object_object_add(e, "uid", json_object_new_int64(st.st_uid));
-        json_object_object_add(e, "gid", json_object_new_int64(st.st_gid));
         return e;
+}
+
+int container_tmpfs_select(char *mountinfo, const struct container_criu_config *cfg, json_object **out) {
+        *out = NULL;
+        size_t n = 0;
+        for (const char *p = mountinfo; *p; p++)
+                n += *p == '\n';
+        _cleanup_free_ struct mount_line *lines = calloc(n + 1, sizeof(*lines));
+        _cleanup_json_ json_object *found = json_object_new_array();
+        if (!lines || !found)
+                return -ENOMEM;
+        size_t k = 0;
+        char *save = NULL;
+        for (char *line = strtok_r(mountinfo, "\n", &save); line && k < n + 1;
+             line = strtok_r(NULL, "\n", &save))
+                if (parse_mount_line(line, &lines[k]))
+                        k++;
+        for (size_t i = 0; i < k; i++) {
+                const struct mount_line *m = &lines[i];
+                if (strcmp(m->fstype, "tmpfs") || strcmp(m->root, "/") || m->propagates ||
+                    !path_fits_config(m->point) || is_ext_mount(cfg, m->point))
+                        continue;
+                /* Another mount of the same tmpfs (a bind of part of it)
+                 * would be restored from CRIU's idea of it, not this copy;
+                 * the binds of masked files are external already. */
+                bool shared = false;
+                for (size_t j = 0; j < k && !shared; j++)
+                        shared = j != i && !strcmp(lines[j].devid, m->devid) &&
+                                 !is_ext_mount(cfg, lines[j].point);
+                if (shared)
+                        continue;
+                json_object *e = select_entry(m);
+                if (!e)
+                        return -ENOMEM;
+                json_object_array_add(found, e);
+        }
+        *out = steal_pointer(&found);
+        return 0;
 }
 
 int container_tmpfs_plan(const struct container *c, struct container_criu_config *cfg, json_object **plan,
@@ -134,46 +168,32 @@ int container_tmpfs_plan(const struct container *c, struct container_criu_config
         *plan = NULL;
         if (!c->own_tmpfs || has_user_namespace(c))
                 return 0;
-        char path[64];
+        char path[PATH_MAX_LEN + 64];
         snprintf(path, sizeof(path), "/proc/%d/mountinfo", c->init_pid);
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
         int r = fs_read_file(AT_FDCWD, path, 1 << 22, &text, &len, err);
         if (r < 0)
                 return cryo_error_prefix(err, "container %s", c->id);
-
-        size_t n = 0;
-        for (const char *p = text; *p; p++)
-                n += *p == '\n';
-        _cleanup_free_ struct mount_line *lines = calloc(n + 1, sizeof(*lines));
-        if (!lines)
+        _cleanup_json_ json_object *found = NULL;
+        if (container_tmpfs_select(text, cfg, &found) < 0)
                 return cryo_error_set(err, ENOMEM, "out of memory");
-        size_t k = 0;
-        char *save = NULL;
-        for (char *line = strtok_r(text, "\n", &save); line && k < n + 1; line = strtok_r(NULL, "\n", &save))
-                if (parse_mount_line(line, &lines[k]))
-                        k++;
 
         _cleanup_json_ json_object *out = json_object_new_array();
-        for (size_t i = 0; i < k; i++) {
-                const struct mount_line *m = &lines[i];
-                if (strcmp(m->fstype, "tmpfs") || strcmp(m->root, "/") || m->propagates ||
-                    !path_fits_config(m->point) || is_ext_mount(cfg, m->point))
+        for (size_t i = 0; i < json_object_array_length(found); i++) {
+                json_object *e = json_object_array_get_idx(found, i);
+                const char *point = cryo_json_str(e, "path", "");
+                struct stat st;
+                snprintf(path, sizeof(path), "/proc/%d/root%s", c->init_pid, point);
+                if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
                         continue;
-                bool shared = false;
-                for (size_t j = 0; j < k && !shared; j++)
-                        shared = j != i && !strcmp(lines[j].devid, m->devid) &&
-                                 !is_ext_mount(cfg, lines[j].point);
-                if (shared)
-                        continue;
-                json_object *e = plan_entry(c, m);
-                if (!e)
-                        continue;
-                if (container_criu_config_add_ext_mount(cfg, m->point) < 0) {
-                        json_object_put(e);
+                /* The root's own: mountinfo shows the mode given at mount time. */
+                json_object_object_add(e, "mode", json_object_new_int((int) (st.st_mode & 07777)));
+                json_object_object_add(e, "uid", json_object_new_int64(st.st_uid));
+                json_object_object_add(e, "gid", json_object_new_int64(st.st_gid));
+                if (container_criu_config_add_ext_mount(cfg, point) < 0)
                         return cryo_error_set(err, ENOMEM, "out of memory");
-                }
-                json_object_array_add(out, e);
+                json_object_array_add(out, json_object_get(e));
         }
         if (json_object_array_length(out) > 0)
                 *plan = steal_pointer(&out);
