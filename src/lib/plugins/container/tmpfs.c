@@ -248,8 +248,9 @@ static int fill_one(const struct cryo_checkpoint *ck, json_object *e, size_t i, 
         if (mount(source, dir, "tmpfs", 0, *options ? options : NULL) < 0)
                 return cryo_error_errno(err, errno, "cannot mount a tmpfs for %s (options %s)", path,
                                         *options ? options : "none");
-        /* Its own peer group: nothing of the restore propagates elsewhere. */
-        if (mount(NULL, dir, NULL, MS_PRIVATE, NULL) < 0)
+        /* Its own peer group: nothing of the restore propagates elsewhere.
+         * ("none": ignored by the kernel here, but valgrind reads it.) */
+        if (mount("none", dir, "none", MS_PRIVATE, NULL) < 0)
                 return cryo_error_errno(err, errno, "cannot make the tmpfs for %s private", path);
         if (chmod(dir, (mode_t) cryo_json_int(e, "mode", 0755) & 07777) < 0 ||
             chown(dir, (uid_t) cryo_json_int(e, "uid", 0), (gid_t) cryo_json_int(e, "gid", 0)) < 0)
@@ -265,7 +266,7 @@ static int fill_one(const struct cryo_checkpoint *ck, json_object *e, size_t i, 
                 return cryo_error_prefix(err, "tmpfs %s", path);
         /* A masking tmpfs is read-only as a whole, not only where mounted. */
         if (json_object_get_boolean(cryo_json_get(e, "read_only")) &&
-            mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY, *options ? options : NULL) < 0)
+            mount("none", dir, "tmpfs", MS_REMOUNT | MS_RDONLY, *options ? options : NULL) < 0)
                 return cryo_error_errno(err, errno, "cannot make the tmpfs for %s read-only", path);
         return 0;
 }
