@@ -74,6 +74,16 @@ static void print_report(json_object *rep) {
                                 printf("\n");
                         }
                 }
+                json_object *tmpfs = cryo_json_get(c, "tmpfs");
+                for (size_t i = 0; tmpfs && i < json_object_array_length(tmpfs); i++) {
+                        json_object *t = json_object_array_get_idx(tmpfs, i);
+                        printf("tmpfs:       %s (%s, %s of files, saved by cryo in %s)\n",
+                               cryo_json_str(t, "path", "?"),
+                               *cryo_json_str(t, "options", "") ? cryo_json_str(t, "options", "")
+                                                                : "defaults",
+                               cli_format_bytes((unsigned long long) cryo_json_int(t, "bytes", 0), buf),
+                               cryo_json_str(t, "file", "?"));
+                }
         }
         json_object *docker = cryo_json_get(m, "docker");
         if (docker)

@@ -519,6 +519,8 @@ assert {"/dev", "/dev/shm", "/run"} <= set(paths), paths
 assert m["format_version"] == 3, m["format_version"]
 assert all(t["file"] in m["files"] for t in m["container"]["tmpfs"]), m["files"].keys()
 PY
+        "$CRYO" inspect "$ck" >"$TEST_SCRATCH/inspect"
+        grep -q '^tmpfs: *\/run (size=' "$TEST_SCRATCH/inspect" || fail "cryo inspect lists no /run: $(cat "$TEST_SCRATCH/inspect")"
         if compgen -G "$ck/checkpoint/tmpfs-dev-*" >/dev/null; then
                 fail "CRIU archived tmpfs contents too: $(ls "$ck/checkpoint" | grep tmpfs)"
         fi
