@@ -563,6 +563,29 @@ PY
         ctr_remove tm1b tm1c
 }
 
+# A tmpfs holding more than 16 MiB stays CRIU's: cryo's copy would be
+# charged to cryo's cgroup, not the container's.  Both kinds in one restore.
+test_full_tmpfs_left_to_criu() {
+        need_containerd
+        local ck sum
+        ctr_run tm2 sh -c 'dd if=/dev/urandom of=/dev/shm/big bs=1M count=20 2>/dev/null; echo small >/run/s
+                touch /run/ready; while :; do sleep 1; done'
+        wait_for test -e "/proc/$(ctr_task_pid tm2)/root/run/ready"
+        sum=$(md5sum <"/proc/$(ctr_task_pid tm2)/root/dev/shm/big")
+        ck=$(dump_ctr tm2)
+        python3 - "$ck" <<'PY' || fail "the manifest lists /dev/shm (20 MiB) among cryo's tmpfs copies, or lacks /run"
+import json, sys
+paths = [t["path"] for t in json.load(open(sys.argv[1] + "/cryo.json"))["container"]["tmpfs"]]
+assert "/dev/shm" not in paths and "/run" in paths, paths
+PY
+        compgen -G "$ck/checkpoint/tmpfs-dev-*" >/dev/null || fail "CRIU did not save /dev/shm"
+        ctr_remove tm2
+        "$CRYO" restore --checkpoint-dir "$ck" --id tm2b >/dev/null
+        assert_eq "$(md5sum <"/proc/$(ctr_task_pid tm2b)/root/dev/shm/big")" "$sum" "/dev/shm/big after the restore"
+        assert_eq "$(ctr_file tm2b /run/s)" small "/run/s after the restore"
+        ctr_remove tm2b
+}
+
 # The containerd paths under valgrind, its tmpfs copies included: a dump
 # and a restore without a leak or an invalid access (forked helpers are
 # not followed).

@@ -20,7 +20,8 @@
  * which an older cryo refuses instead of failing in CRIU.  Left to CRIU:
  * a tmpfs shared with another mount (a bind of part of it, a propagation
  * peer), one in a user namespace (its owner would change), one whose path
- * CRIU's configuration file cannot carry.
+ * CRIU's configuration file cannot carry, one holding more than 16 MiB
+ * (TMPFS_OWN_MAX_BYTES).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "format/layout.h"
@@ -39,6 +41,11 @@
 #include "util/json.h"
 
 #define TMPFS_DIR "tmpfs"
+/* A restore fills cryo's copy from cryo's own cgroup, where its pages stay
+ * charged, while CRIU's tar runs in the container's (runc moves CRIU there
+ * first): beyond a few MiB the container's memory limit would no longer
+ * cover its tmpfs contents, so a fuller tmpfs is left to CRIU. */
+#define TMPFS_OWN_MAX_BYTES (16ull << 20)
 
 struct mount_line {
         char devid[32];
@@ -184,8 +191,10 @@ int container_tmpfs_plan(const struct container *c, struct container_criu_config
                 json_object *e = json_object_array_get_idx(found, i);
                 const char *point = cryo_json_str(e, "path", "");
                 struct stat st;
+                struct statfs fs;
                 snprintf(path, sizeof(path), "/proc/%d/root%s", c->init_pid, point);
-                if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+                if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || statfs(path, &fs) < 0 ||
+                    (uint64_t) (fs.f_blocks - fs.f_bfree) * (uint64_t) fs.f_bsize > TMPFS_OWN_MAX_BYTES)
                         continue;
                 /* The root's own: mountinfo shows the mode given at mount time. */
                 json_object_object_add(e, "mode", json_object_new_int((int) (st.st_mode & 07777)));
