@@ -255,7 +255,7 @@ static void test_tmpfs_selection(void **state) {
                 "81 79 0:45 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755\n"
                 "82 81 0:46 / /dev/pts rw,nosuid,noexec,relatime - devpts devpts rw,gid=5,mode=620\n"
                 "83 81 0:47 / /dev/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw,size=65536k\n"
-                "86 79 0:49 / /run rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755\n"
+                "86 79 0:49 / /run rw,nosuid - tmpfs tmpfs rw,seclabel,size=65536k,mode=755\n"
                 "56 80 0:50 / /proc/acpi ro,relatime - tmpfs tmpfs ro\n"
                 "57 80 0:45 /null /proc/keys rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755\n"
                 "90 79 0:60 / /tmp rw shared:5 - tmpfs tmpfs rw\n"

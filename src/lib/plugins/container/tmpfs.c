@@ -93,7 +93,7 @@ static bool is_ext_mount(const struct container_criu_config *cfg, const char *po
 }
 
 /* tmpfs's own options, without rw/ro (the mount's flags, which CRIU
- * restores on its bind). */
+ * restores on its bind) and SELinux's "seclabel" (shown, not an option). */
 static char *fs_options(const char *super) {
         _cleanup_free_ char *copy = strdup(super);
         char *out = calloc(1, strlen(super) + 1), *save = NULL;
@@ -102,7 +102,7 @@ static char *fs_options(const char *super) {
                 return NULL;
         }
         for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-                if (!strcmp(o, "rw") || !strcmp(o, "ro"))
+                if (!strcmp(o, "rw") || !strcmp(o, "ro") || !strcmp(o, "seclabel"))
                         continue;
                 if (*out)
                         strcat(out, ",");
