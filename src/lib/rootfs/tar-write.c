@@ -723,7 +723,7 @@ static int add_entry(struct tar_writer *w, int dfd, const char *name, const stru
                 }
         }
 
-        if (S_ISREG(st.st_mode) && mount_point) {
+        if (S_ISREG(st.st_mode) && mount_point && walk->one_fs) {
                 archive_entry_set_size(e, 0);
                 return write_header(w, e, err);
         }
