@@ -586,26 +586,6 @@ PY
         ctr_remove tm2b
 }
 
-# The containerd paths under valgrind, its tmpfs copies included: a dump
-# and a restore without a leak or an invalid access (forked helpers are
-# not followed).
-test_valgrind_clean() {
-        need_containerd
-        need_cmd valgrind
-        local vg=(valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect
-                --show-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=no
-                --suppressions="$CRYO_TOP/tests/valgrind.supp")
-        ctr_run vg1 sh -c 'echo kept >/run/kept; sleep 1000'
-        wait_for test -e "/proc/$(ctr_task_pid vg1)/root/run/kept"
-        "${vg[@]}" "$CRYO" dump --type containerd --namespace "$CTR_NS" --id vg1 --dir "$TEST_SCRATCH/ck" \
-                >"$TEST_SCRATCH/path" 2>"$TEST_SCRATCH/err" || fail "dump under valgrind: $(cat "$TEST_SCRATCH/err")"
-        ctr_remove vg1
-        "${vg[@]}" "$CRYO" restore --checkpoint-dir "$(tail -1 "$TEST_SCRATCH/path")" --id vg2 >/dev/null \
-                2>"$TEST_SCRATCH/err" || fail "restore under valgrind: $(cat "$TEST_SCRATCH/err")"
-        assert_eq "$(ctr_file vg2 /run/kept)" kept "/run after the restore"
-        ctr_remove vg2
-}
-
 cleanup() {
         ctr_cleanup
         docker rm -f cryo-it-d1 >/dev/null 2>&1 || true
