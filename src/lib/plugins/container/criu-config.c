@@ -43,7 +43,7 @@ void container_criu_config_clear(struct container_criu_config *cfg) {
         memset(cfg, 0, sizeof(*cfg));
 }
 
-static int add_ext_mount(struct container_criu_config *cfg, const char *mountpoint) {
+int container_criu_config_add_ext_mount(struct container_criu_config *cfg, const char *mountpoint) {
         for (size_t i = 0; i < cfg->n_ext_mounts; i++)
                 if (!strcmp(cfg->ext_mounts[i].key, mountpoint))
                         return 0;
@@ -61,10 +61,6 @@ static int add_ext_mount(struct container_criu_config *cfg, const char *mountpoi
         v[cfg->n_ext_mounts++] = (struct engine_pair){k, val};
         v[cfg->n_ext_mounts] = (struct engine_pair){NULL, NULL};
         return 0;
-}
-
-int container_criu_config_add_ext_mount(struct container_criu_config *cfg, const char *mountpoint) {
-        return add_ext_mount(cfg, mountpoint);
 }
 
 static int add_external(struct container_criu_config *cfg, const char *key) {
@@ -96,7 +92,7 @@ static int add_cgroup_mounts(struct container_criu_config *cfg, pid_t pid) {
                         continue;
                 if (strncmp(mnt, "/sys/fs/cgroup/", 15))
                         continue;
-                int r = add_ext_mount(cfg, mnt);
+                int r = container_criu_config_add_ext_mount(cfg, mnt);
                 if (r < 0)
                         return r;
         }
@@ -104,7 +100,7 @@ static int add_cgroup_mounts(struct container_criu_config *cfg, pid_t pid) {
 }
 
 static int add_ext_mount_named(struct container_criu_config *cfg, const char *mountpoint, const char *name) {
-        int r = add_ext_mount(cfg, mountpoint);
+        int r = container_criu_config_add_ext_mount(cfg, mountpoint);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < cfg->n_ext_mounts; i++)
@@ -175,7 +171,7 @@ int container_criu_config(const struct container *c, struct container_criu_confi
                 if (!dest)
                         continue;
                 if (!strcmp(device, "bind"))
-                        r = add_ext_mount(cfg, inside_rootfs(dest, rootfs));
+                        r = container_criu_config_add_ext_mount(cfg, inside_rootfs(dest, rootfs));
                 else if (!strcmp(device, "cgroup") && !has_cgroupns)
                         r = add_cgroup_mounts(cfg, c->init_pid);
                 if (r < 0)
@@ -200,7 +196,7 @@ int container_criu_config(const struct container *c, struct container_criu_confi
         json_object *devices = cryo_json_get(conf, "devices");
         for (size_t i = 0; devices && i < json_object_array_length(devices); i++) {
                 const char *p = cryo_json_str(json_object_array_get_idx(devices, i), "path", NULL);
-                if (p && add_ext_mount(cfg, p) < 0)
+                if (p && container_criu_config_add_ext_mount(cfg, p) < 0)
                         return cryo_error_set(err, ENOMEM, "out of memory");
         }
 
