@@ -47,20 +47,14 @@ static bool options_have_all(const char *options, const char *want) {
 }
 
 /* Is `point` the mount point of the root of the hierarchy of `controllers`
- * ("" for cgroup2), by one line of mountinfo? */
-static bool mounts_hierarchy(const char *line, const char *point, const char *controllers) {
-        char root[PATH_MAX], mnt[PATH_MAX], fstype[64], superopts[1024];
-        const char *sep = strstr(line, " - ");
-        if (!sep || sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
-            sscanf(sep + 3, "%63s %*s %1023s", fstype, superopts) != 2)
-                return false;
-        fs_unescape_mountinfo(root);
-        fs_unescape_mountinfo(mnt);
-        if (strcmp(root, "/") || strcmp(mnt, point))
+ * ("" for cgroup2), by one line of mountinfo (split in place)? */
+static bool mounts_hierarchy(char *line, const char *point, const char *controllers) {
+        struct fs_mountinfo_line m;
+        if (!fs_mountinfo_split(line, &m) || strcmp(m.root, "/") || strcmp(m.mount_point, point))
                 return false;
         if (!*controllers)
-                return !strcmp(fstype, "cgroup2");
-        return !strcmp(fstype, "cgroup") && options_have_all(superopts, controllers);
+                return !strcmp(m.fstype, "cgroup2");
+        return !strcmp(m.fstype, "cgroup") && options_have_all(m.super_options, controllers);
 }
 
 bool engine_cgroup_yard_fits(const char *proc_cgroup, const char *mountinfo, const char *yard) {

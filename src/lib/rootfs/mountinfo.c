@@ -21,61 +21,7 @@
 
 #include "rootfs/rootfs.h"
 #include "util/cleanup.h"
-
-static char *unescape(const char *s, size_t len) {
-        char *out = malloc(len + 1);
-        if (!out)
-                return NULL;
-        size_t n = 0;
-        for (size_t i = 0; i < len; i++) {
-                if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
-                    s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-                        out[n++] = (char) ((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-                        i += 3;
-                } else {
-                        out[n++] = s[i];
-                }
-        }
-        out[n] = '\0';
-        return out;
-}
-
-struct mi_line {
-        const char *devid, *mountpoint, *fstype, *super;
-        size_t devid_len, mountpoint_len, fstype_len, super_len;
-};
-
-/* Splits a line in place into the fields we need.  Returns false if malformed. */
-static bool parse_line(char *line, struct mi_line *m) {
-        char *save = NULL;
-        char *f[6];
-        int i = 0;
-        for (char *t = line; i < 6; t = NULL) {
-                f[i] = strtok_r(t, " \n", &save);
-                if (!f[i++])
-                        return false;
-        }
-        m->devid = f[2];
-        m->mountpoint = f[4];
-        /* optional fields up to "-" */
-        char *t;
-        while ((t = strtok_r(NULL, " \n", &save)) && strcmp(t, "-") != 0)
-                ;
-        if (!t)
-                return false;
-        char *fstype = strtok_r(NULL, " \n", &save);
-        char *source = strtok_r(NULL, " \n", &save);
-        char *super = strtok_r(NULL, " \n", &save);
-        if (!fstype || !source || !super)
-                return false;
-        m->fstype = fstype;
-        m->super = super;
-        m->devid_len = strlen(m->devid);
-        m->mountpoint_len = strlen(m->mountpoint);
-        m->fstype_len = strlen(fstype);
-        m->super_len = strlen(super);
-        return true;
-}
+#include "util/fs.h"
 
 /* The unescaped value of `key=` in a raw super-options string, or NULL. */
 static int super_option(const char *super, const char *key, char **value) {
@@ -86,9 +32,10 @@ static int super_option(const char *super, const char *key, char **value) {
                 const char *end = strchrnul(p, ',');
                 if ((size_t) (end - p) > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
                         free(*value); /* the last occurrence wins */
-                        *value = unescape(p + klen + 1, (size_t) (end - p) - klen - 1);
+                        *value = strndup(p + klen + 1, (size_t) (end - p) - klen - 1);
                         if (!*value)
                                 return -ENOMEM;
+                        fs_unescape_mountinfo(*value);
                 }
                 p = *end ? end + 1 : end;
         }
@@ -101,20 +48,15 @@ int rootfs_mountinfo_upperdir(FILE *mountinfo, const char *mountpoint, char **up
         size_t cap = 0;
         bool found = false;
         while (getline(&line, &cap, mountinfo) > 0) {
-                struct mi_line m;
-                if (!parse_line(line, &m))
-                        continue;
-                _cleanup_free_ char *mp = unescape(m.mountpoint, m.mountpoint_len);
-                if (!mp)
-                        return cryo_error_set(err, ENOMEM, "out of memory");
-                if (strcmp(mp, mountpoint) != 0)
+                struct fs_mountinfo_line m;
+                if (!fs_mountinfo_split(line, &m) || strcmp(m.mount_point, mountpoint) != 0)
                         continue;
                 /* later lines are mounted on top of earlier ones */
                 free(best_fstype);
                 free(best_super);
                 free(best_devid);
-                best_fstype = unescape(m.fstype, m.fstype_len);
-                best_super = strdup(m.super);
+                best_fstype = strdup(m.fstype);
+                best_super = strdup(m.super_options);
                 best_devid = strdup(m.devid);
                 if (!best_fstype || !best_super || !best_devid)
                         return cryo_error_set(err, ENOMEM, "out of memory");
@@ -178,12 +120,11 @@ static int host_mountpoint_of(const char *devid, char **out, struct cryo_error *
         _cleanup_free_ char *line = NULL;
         size_t cap = 0;
         while (getline(&line, &cap, f) > 0) {
-                struct mi_line m;
-                if (!parse_line(line, &m))
+                struct fs_mountinfo_line m;
+                if (!fs_mountinfo_split(line, &m) || strcmp(m.devid, devid) != 0 ||
+                    strcmp(m.fstype, "overlay") != 0)
                         continue;
-                if (strcmp(m.devid, devid) != 0 || strcmp(m.fstype, "overlay") != 0)
-                        continue;
-                *out = unescape(m.mountpoint, m.mountpoint_len);
+                *out = strdup(m.mount_point);
                 return *out ? 0 : cryo_error_set(err, ENOMEM, "out of memory");
         }
         return cryo_error_set(err, ENOENT, "no host mount of the overlay %s found", devid);

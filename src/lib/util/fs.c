@@ -69,6 +69,38 @@ void fs_unescape_mountinfo(char *s) {
         *out = '\0';
 }
 
+bool fs_mountinfo_split(char *line, struct fs_mountinfo_line *m) {
+        char *save = NULL, *f[6];
+        for (int i = 0; i < 6; i++)
+                if (!(f[i] = strtok_r(i ? NULL : line, " \n", &save)))
+                        return false;
+        /* Optional fields (shared:N, master:N, ...) up to "-". */
+        char *t = strtok_r(NULL, " \n", &save);
+        m->propagates = t && strcmp(t, "-") != 0;
+        while (t && strcmp(t, "-") != 0)
+                t = strtok_r(NULL, " \n", &save);
+        char *fstype = t ? strtok_r(NULL, " \n", &save) : NULL;
+        char *source = fstype ? strtok_r(NULL, " \n", &save) : NULL;
+        char *super = source ? strtok_r(NULL, " \n", &save) : NULL;
+        if (!super)
+                return false;
+        fs_unescape_mountinfo(f[3]);
+        fs_unescape_mountinfo(f[4]);
+        fs_unescape_mountinfo(fstype);
+        fs_unescape_mountinfo(source);
+        *m = (struct fs_mountinfo_line){
+                .devid = f[2],
+                .root = f[3],
+                .mount_point = f[4],
+                .mount_options = f[5],
+                .fstype = fstype,
+                .source = source,
+                .super_options = super,
+                .propagates = m->propagates,
+        };
+        return true;
+}
+
 int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg) {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
         if (!f)
@@ -78,12 +110,8 @@ int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg) {
         _cleanup_free_ char *line = NULL;
         size_t line_cap = 0;
         while (getline(&line, &line_cap, f) > 0) {
-                /* id parent major:minor root mount-point ... */
-                char point[PATH_MAX];
-                if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1)
-                        continue;
-                fs_unescape_mountinfo(point);
-                if (!match(point, arg))
+                struct fs_mountinfo_line m;
+                if (!fs_mountinfo_split(line, &m) || !match(m.mount_point, arg))
                         continue;
                 if (n + 1 >= cap) {
                         size_t more = cap ? 2 * cap : 16;
@@ -93,7 +121,7 @@ int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg) {
                         found = bigger;
                         cap = more;
                 }
-                if (!(found[n] = strdup(point)))
+                if (!(found[n] = strdup(m.mount_point)))
                         return -ENOMEM;
                 found[++n] = NULL;
         }

@@ -16,6 +16,19 @@ int fs_mkdir_p(const char *path, mode_t mode, struct cryo_error **err);
 int fs_rm_rf(const char *path);
 /* In place: mountinfo writes space, tab, newline and backslash as \ooo. */
 void fs_unescape_mountinfo(char *s);
+/*
+ * One line of /proc/PID/mountinfo (proc(5)), split in place: the strings
+ * point into `line`.  root, mount_point, fstype and source are unescaped;
+ * super_options are not, since overlayfs escapes ',' and '=' in its values:
+ * split them on ',' first.  Returns false for a malformed line.
+ */
+struct fs_mountinfo_line {
+        const char *devid; /* major:minor */
+        const char *root, *mount_point, *mount_options;
+        const char *fstype, *source, *super_options;
+        bool propagates; /* optional fields: shared, slave or unbindable */
+};
+bool fs_mountinfo_split(char *line, struct fs_mountinfo_line *m);
 /* Detaches every mount whose mount point `match` accepts (newest first);
  * returns how many. */
 int fs_umount_if(bool (*match)(const char *point, void *arg), void *arg);

@@ -47,28 +47,9 @@
  * cover its tmpfs contents, so a fuller tmpfs is left to CRIU. */
 #define TMPFS_OWN_MAX_BYTES (16ull << 20)
 
-struct mount_line {
-        char devid[32];
-        char root[PATH_MAX_LEN];
-        char point[PATH_MAX_LEN];
-        bool propagates; /* shared, slave or unbindable */
-        char fstype[32];
-        char source[64];
-        char super[1024];
-};
-
-static bool parse_mount_line(const char *line, struct mount_line *m) {
-        const char *sep = strstr(line, " - ");
-        int after_opts = 0;
-        if (!sep ||
-            sscanf(line, "%*s %*s %31s %4095s %4095s %*s%n", m->devid, m->root, m->point, &after_opts) !=
-                    3 ||
-            sscanf(sep + 3, "%31s %63s %1023s", m->fstype, m->source, m->super) != 3)
-                return false;
-        m->propagates = line + after_opts < sep;
-        fs_unescape_mountinfo(m->root);
-        fs_unescape_mountinfo(m->point);
-        return true;
+/* The archive of container.tmpfs[i], relative to the checkpoint. */
+static void archive_name(size_t i, char name[48]) {
+        snprintf(name, 48, TMPFS_DIR "/%zu.tar", i);
 }
 
 /* What CRIU's configuration file (whitespace-separated) and its key:value
@@ -119,15 +100,15 @@ static bool has_user_namespace(const struct container *c) {
         return false;
 }
 
-static json_object *select_entry(const struct mount_line *m) {
-        _cleanup_free_ char *options = fs_options(m->super);
+static json_object *select_entry(const struct fs_mountinfo_line *m) {
+        _cleanup_free_ char *options = fs_options(m->super_options);
         if (!options)
                 return NULL;
         json_object *e = json_object_new_object();
-        json_object_object_add(e, "path", json_object_new_string(m->point));
+        json_object_object_add(e, "path", json_object_new_string(m->mount_point));
         json_object_object_add(e, "source", json_object_new_string(m->source));
         json_object_object_add(e, "options", json_object_new_string(options));
-        if (!strncmp(m->super, "ro", 2) && (m->super[2] == ',' || !m->super[2]))
+        if (!strncmp(m->super_options, "ro", 2) && (m->super_options[2] == ',' || !m->super_options[2]))
                 json_object_object_add(e, "read_only", json_object_new_boolean(true));
         return e;
 }
@@ -137,7 +118,7 @@ int container_tmpfs_select(char *mountinfo, const struct container_criu_config *
         size_t n = 0;
         for (const char *p = mountinfo; *p; p++)
                 n += *p == '\n';
-        _cleanup_free_ struct mount_line *lines = calloc(n + 1, sizeof(*lines));
+        _cleanup_free_ struct fs_mountinfo_line *lines = calloc(n + 1, sizeof(*lines));
         _cleanup_json_ json_object *found = json_object_new_array();
         if (!lines || !found)
                 return -ENOMEM;
@@ -145,12 +126,12 @@ int container_tmpfs_select(char *mountinfo, const struct container_criu_config *
         char *save = NULL;
         for (char *line = strtok_r(mountinfo, "\n", &save); line && k < n + 1;
              line = strtok_r(NULL, "\n", &save))
-                if (parse_mount_line(line, &lines[k]))
+                if (fs_mountinfo_split(line, &lines[k]))
                         k++;
         for (size_t i = 0; i < k; i++) {
-                const struct mount_line *m = &lines[i];
+                const struct fs_mountinfo_line *m = &lines[i];
                 if (strcmp(m->fstype, "tmpfs") || strcmp(m->root, "/") || m->propagates ||
-                    !path_fits_config(m->point) || is_ext_mount(cfg, m->point))
+                    !path_fits_config(m->mount_point) || is_ext_mount(cfg, m->mount_point))
                         continue;
                 /* Another mount of the same tmpfs (a bind of part of it)
                  * would be restored from CRIU's idea of it, not this copy;
@@ -158,7 +139,7 @@ int container_tmpfs_select(char *mountinfo, const struct container_criu_config *
                 bool shared = false;
                 for (size_t j = 0; j < k && !shared; j++)
                         shared = j != i && !strcmp(lines[j].devid, m->devid) &&
-                                 !is_ext_mount(cfg, lines[j].point);
+                                 !is_ext_mount(cfg, lines[j].mount_point);
                 if (shared)
                         continue;
                 json_object *e = select_entry(m);
@@ -214,27 +195,26 @@ int container_tmpfs_capture(const struct container *c, struct cryo_checkpoint *c
         if (!plan)
                 return 0;
         uint64_t start = cryo_now_usec(), bytes = 0;
-        _cleanup_close_ int dirfd = -1;
+        _cleanup_close_ int dirfd = -1; /* tmpfs/, created root-only */
         int r = ckpt_open_subdir(ck, TMPFS_DIR, true, &dirfd, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < json_object_array_length(plan); i++) {
                 json_object *e = json_object_array_get_idx(plan, i);
-                char name[32], src[PATH_MAX_LEN + 64];
-                snprintf(name, sizeof(name), "%zu.tar", i);
+                char name[48], src[PATH_MAX_LEN + 64];
+                archive_name(i, name);
                 snprintf(src, sizeof(src), "/proc/%d/root%s", c->init_pid, cryo_json_str(e, "path", ""));
-                _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                _cleanup_close_ int fd =
+                        openat(ck->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0)
-                        return cryo_error_errno(err, errno, "cannot create %s/%s", TMPFS_DIR, name);
+                        return cryo_error_errno(err, errno, "cannot create %s", name);
                 struct tar_write_opts opts = {.flags = TAR_WRITE_ONE_FS};
                 struct tar_stats st = {0};
                 r = tar_write_dir(src, fd, &opts, &st, err);
                 if (r < 0)
                         return cryo_error_prefix(err, "container %s: tmpfs %s", c->id,
                                                  cryo_json_str(e, "path", ""));
-                char file[48];
-                snprintf(file, sizeof(file), TMPFS_DIR "/%s", name);
-                json_object_object_add(e, "file", json_object_new_string(file));
+                json_object_object_add(e, "file", json_object_new_string(name));
                 json_object_object_add(e, "bytes", json_object_new_uint64(st.bytes));
                 bytes += st.archive_bytes;
         }
@@ -266,7 +246,7 @@ static int fill_one(const struct cryo_checkpoint *ck, json_object *e, size_t i, 
                 return cryo_error_errno(err, errno, "cannot set the owner and mode of the tmpfs for %s",
                                         path);
         char name[48];
-        snprintf(name, sizeof(name), TMPFS_DIR "/%zu.tar", i);
+        archive_name(i, name);
         _cleanup_close_ int fd = openat(ck->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return cryo_error_errno(err, errno, "cannot open %s", name);
