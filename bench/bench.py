@@ -46,6 +46,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
+QUIESCE_MIN_MIB = 256  # --quiesce applies to memory workloads from this size
 ROOT = "/var/lib/cryo-bench"  # every checkpoint goes to disk here (not tmpfs)
 NS = "cryo-bench"  # containerd namespace of our containers
 PREFIX = "cryo-bench-"  # names of our containers
@@ -57,6 +58,9 @@ SLEEP_S = "1000000"
 
 LOG = None
 PROGRESS = {"done": 0, "total": 0}
+# Seconds settle() waits before a timed operation on the current workload
+# (set per run from --quiesce; see settle()).
+QUIESCE = {"s": 0.0}
 TRACKED_PIDS = set()
 ENV = dict(os.environ, PODMAN_IGNORE_CGROUPSV1_WARNING="1", LC_ALL="C")
 
@@ -152,11 +156,32 @@ def dir_bytes(path):
 def settle(cold):
     """Before every timed operation: flush dirty pages, so that one
     operation's write-back is never charged to the next; with --cold, also
-    drop the page cache."""
+    drop the page cache.  Then, on memory workloads, wait --quiesce
+    seconds: this VM's balloon driver reports freed memory to the
+    hypervisor (free page reporting, ~2 s after the free), which takes it
+    back, and the guest pays a host fault on each page it allocates again.
+    An operation that starts soon after a big free (a killed workload, a
+    deleted checkpoint) finds those pages still backed and writes 1 GiB of
+    page cache in 0.3-0.6 s; one that starts later pays 2-3 s.  The hand-back
+    goes in batches and takes ~10 s for a GiB or two.  Without the wait,
+    the tool with the quickest set-up (raw CRIU) drew the fast case most
+    often; with it, every tool starts from the same state."""
     os.sync()
     if cold:
         with open("/proc/sys/vm/drop_caches", "w") as f:
             f.write("1\n")
+    if QUIESCE["s"] > 0:
+        time.sleep(QUIESCE["s"])
+
+
+def quiesce_note(method):
+    """For the report: results saved before --quiesce existed had no wait."""
+    q = method.get("quiesce", "none")
+    return "" if q == "none" else f"Quiesce: {q}.  "
+
+
+def quiesce_for(args, wl):
+    return args.quiesce if wl.kind == "mem" and wl.mib >= QUIESCE_MIN_MIB else 0.0
 
 
 def wait_for(pred, timeout, what, interval=0.05):
@@ -1065,6 +1090,7 @@ class Cell:
 def one_run(args, cell, i):
     tool, wl = cell.tool, cell.wl
     name = f"{PREFIX}{tool.id}-{wl.name}-r{i}"
+    QUIESCE["s"] = quiesce_for(args, wl)
     t0 = time.monotonic()
     h = None
     res = {"run": i + 1, "load": loadavg()}
@@ -1196,6 +1222,7 @@ def overhead_analysis(args, wl, deadline):
     say(f"\n== where cryo's time goes ({wl.label}, {args.runs} runs)")
     t_start = time.monotonic()
     res = {"workload": wl.name, "wl": wl, "runs": []}
+    QUIESCE["s"] = quiesce_for(args, wl)
     for i in range(args.runs):
         if i > 0 and time.monotonic() + (time.monotonic() - t_start) / i > deadline:
             say(f"      (stops after {i} run(s): --max-minutes)")
@@ -1371,6 +1398,9 @@ def build_results(args, tools, wls, cells, analysis, machine, started, image_byt
                       if args.cold else
                       "sync before every timed operation; page cache warm (a restore reads a checkpoint "
                       "written moments before)"),
+            "quiesce": (f"{args.quiesce:g} s wait after the sync, before every timed operation on memory "
+                        f"workloads of {QUIESCE_MIN_MIB} MiB and more (free page reporting, see settle())"
+                        if args.quiesce > 0 else "none"),
             "timing": "wall clock of the CLI command only; start, readiness, removal of a stopped "
                       "source and verification are outside",
             "verification": "after the first restore of every cell (memhog re-generates and compares all "
@@ -1736,7 +1766,8 @@ def write_report(res, tools, wls, cells, analysis):
               f"{m['os']}; CRIU {m['criu']}, {m['cryo']}, Docker {m['docker']}, containerd "
               f"{m['containerd']}, runc {m['runc']}, Podman {m['podman'] or 'not installed'} "
               f"(conmon {m['conmon']}), redis {m['redis']}.  Checkpoints on disk: {ROOT} "
-              f"({m['checkpoint_fs']}).  {res['method']['cache']}.  Median of up to {res['method']['runs']} runs.  "
+              f"({m['checkpoint_fs']}).  {res['method']['cache']}.  {quiesce_note(res['method'])}"
+              f"Median of up to {res['method']['runs']} runs.  "
               f"Load average (1 min) at the start of the runs: median "
               f"{round(m['load_1min']['median_during_runs'] or 0, 2)}, "
               f"max {m['load_1min']['max_during_runs']} (other work on the machine shows here).\n")
@@ -1865,12 +1896,16 @@ def parse_args(argv):
     p.add_argument("--tools", help="subset of: " + ",".join(t.id for t in ALL_TOOLS))
     p.add_argument("--workloads", help="subset of workload names or kinds (sleep,redis,mem,mem-1G-random,...)")
     p.add_argument("--max-minutes", type=float,
-                   help="time limit (default 28; --quick 4.5): every cell runs once, then repeats run, "
+                   help="time limit (default 60; --quick 4.5): every cell runs once, then repeats run, "
                         "in a new random order each round, while they fit")
     p.add_argument("--full-matrix", action="store_true",
                    help="also run Docker and ctr on 4 GiB 'typical' (by default only 'random': they do not "
                         "compress, so content changes nothing but costs ~6 min)")
     p.add_argument("--cold", action="store_true", help="drop the page cache before every restore")
+    p.add_argument("--quiesce", type=float, metavar="SEC",
+                   help=f"wait SEC seconds before every timed operation on memory workloads of "
+                        f"{QUIESCE_MIN_MIB} MiB and more, so that memory freed just before is handed "
+                        f"back to the hypervisor before every tool alike (default 10; --quick: 0)")
     p.add_argument("--verify-all", action="store_true", help="verify after every restore, not only the first")
     p.add_argument("--no-analysis", action="store_true", help="skip the extra runs of 'where cryo's time goes'")
     p.add_argument("--keep-images", action="store_true", help="keep the bench images at the end")
@@ -1891,7 +1926,8 @@ def parse_args(argv):
     a.contents = a.contents.split(",")
     a.tools = a.tools.split(",") if a.tools else None
     a.workloads = a.workloads.split(",") if a.workloads else None
-    a.max_minutes = a.max_minutes if a.max_minutes is not None else (4.5 if a.quick else 28.0)
+    a.max_minutes = a.max_minutes if a.max_minutes is not None else (4.5 if a.quick else 60.0)
+    a.quiesce = a.quiesce if a.quiesce is not None else (0.0 if a.quick else 10.0)
     return a
 
 

@@ -161,6 +161,25 @@ test_filesystem_changes_restored() {
         [ -e "/proc/$(ctr_task_pid c4b)/root/etc/passwd" ] || fail "image file missing"
 }
 
+# A container that changed no file: its diff is empty and the restore uses
+# the fresh snapshot as it comes (no mount to apply nothing); the root must
+# still be the image's, and writable.
+test_unchanged_root_restored_as_prepared() {
+        need_containerd
+        ctr_run c13 sleep 1000
+        local ck pid
+        ck=$(dump_ctr c13)
+        tar -tf "$ck/rootfs-diff.tar" >"$TEST_SCRATCH/members"
+        [ ! -s "$TEST_SCRATCH/members" ] || fail "diff of an unchanged container: $(head -3 "$TEST_SCRATCH/members")"
+        assert_eq "$(cat "$ck/deleted.files")" "[]"
+        "$CRYO" restore --checkpoint-dir "$ck" --id c13b >/dev/null
+        ctr_task_running c13b || fail "restored task is $(ctr_task_status c13b)"
+        pid=$(ctr_task_pid c13b)
+        [ -e "/proc/$pid/root/etc/passwd" ] || fail "image file missing from the restored root"
+        ctr -n "$CTR_NS" tasks exec --exec-id w1 c13b sh -c 'echo after > /after'
+        [ "$(ctr_file c13b /after)" = after ] || fail "the restored root is not writable"
+}
+
 test_server_state_and_process_tree() {
         need_containerd
         # A server holding in-memory state, and a tree of processes.

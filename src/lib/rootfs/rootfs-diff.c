@@ -226,6 +226,35 @@ static int delete_path(int root_fd, const char *path, struct cryo_error **err) {
         return 0;
 }
 
+/* A tar archive ends with zero blocks: one whose first header block is all
+ * zeros holds no member (cryo and libarchive write 1024 such bytes for an
+ * empty upperdir).  A gzip layer starts with its magic, never with zeros. */
+static bool tar_has_no_member(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT;
+        /* A regular file reads short only at its end. */
+        unsigned char block[512];
+        ssize_t n = read(fd, block, sizeof(block));
+        if (n == 0)
+                return true;
+        if (n != (ssize_t) sizeof(block))
+                return false;
+        for (size_t i = 0; i < sizeof(block); i++)
+                if (block[i])
+                        return false;
+        return true;
+}
+
+bool rootfs_diff_is_empty(const char *tar_path, const char *deleted_path) {
+        if (tar_path && !tar_has_no_member(tar_path))
+                return false;
+        if (!deleted_path || access(deleted_path, F_OK) < 0)
+                return !deleted_path || errno == ENOENT;
+        _cleanup_strv_ char **paths = NULL;
+        return rootfs_deleted_files_read(deleted_path, &paths, NULL) >= 0 && (!paths || !paths[0]);
+}
+
 int rootfs_diff_apply(const char *rootfs_dir, const char *tar_path, const char *deleted_path,
                       struct tar_stats *stats, struct cryo_error **err) {
         struct tar_stats local = {0};

@@ -47,6 +47,7 @@
  * mount, not the upper content).  Callers pass every mount destination of
  * the OCI spec.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -107,6 +108,14 @@ int rootfs_deleted_files_read(const char *path, char ***paths, struct cryo_error
  */
 int rootfs_diff_apply(const char *rootfs_dir, const char *tar_path, const char *deleted_path,
                       struct tar_stats *stats, struct cryo_error **err);
+
+/*
+ * True when applying this diff would change nothing: the tar is missing,
+ * empty or only its end-of-archive marker (a first header block of zeros),
+ * and deleted.files is missing or lists nothing.  What cannot be read or
+ * parsed counts as not empty, so that rootfs_diff_apply() reports it.
+ */
+bool rootfs_diff_is_empty(const char *tar_path, const char *deleted_path);
 
 /*
  * Finds the overlay upperdir of a running container: the topmost mount at

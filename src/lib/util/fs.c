@@ -19,6 +19,16 @@
 #include "cleanup.h"
 
 int fs_mkdir_p(const char *path, mode_t mode, struct cryo_error **err) {
+        /* Most calls find the parent there: one mkdir, not one per level. */
+        if (mkdir(path, mode) == 0)
+                return 0;
+        int first = errno;
+        if (first == EEXIST)
+                return fs_is_dir(path)
+                               ? 0
+                               : cryo_error_set(err, ENOTDIR, "%s exists and is not a directory", path);
+        if (first != ENOENT)
+                return cryo_error_errno(err, first, "cannot create directory %s", path);
         _cleanup_free_ char *copy = strdup(path);
         if (!copy)
                 return cryo_error_set(err, ENOMEM, "out of memory");

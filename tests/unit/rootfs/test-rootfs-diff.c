@@ -321,6 +321,10 @@ static void test_roundtrip(void **state) {
         assert_non_null(strstr(names, "newdir/hl2\n"));
         assert_true(names[0] != '/' && strncmp(names, "./", 2) != 0);
         free(names);
+        assert_false(rootfs_diff_is_empty(tar, NULL));
+        char *del_path = P("%s/" ROOTFS_DELETED_FILES, f->out);
+        assert_false(rootfs_diff_is_empty(NULL, del_path));
+        free(del_path);
         free(tar);
 
         /* onto a fresh overlay of the same image */
@@ -358,7 +362,6 @@ static void test_empty_upper(void **state) {
         char *text = read_text(del);
         assert_string_equal(text, "[]");
         free(text);
-        free(del);
         copy_tree(f->lower, f->plain);
         apply(f, f->plain, &st);
         assert_same(f->lower, f->plain);
@@ -368,6 +371,26 @@ static void test_empty_upper(void **state) {
         char *none = P("%s/none", f->dir);
         assert_int_equal(rootfs_diff_apply(f->plain, none, none, NULL, &err), 0);
         assert_int_equal(rootfs_diff_apply(f->plain, NULL, NULL, NULL, &err), 0);
+
+        /* ... and the restore skips applying such diffs */
+        char *tar = P("%s/" ROOTFS_DIFF_TAR, f->out);
+        assert_true(rootfs_diff_is_empty(tar, del));
+        assert_true(rootfs_diff_is_empty(none, none));
+        assert_true(rootfs_diff_is_empty(NULL, NULL));
+        /* a deletion alone is a change */
+        assert_int_equal(tu_write(del, "[\"/etc/motd\"]", 13, 0600), 0);
+        assert_false(rootfs_diff_is_empty(tar, del));
+        /* what cannot be parsed is left to rootfs_diff_apply() to report */
+        assert_int_equal(tu_write(del, "{not json", 9, 0600), 0);
+        assert_false(rootfs_diff_is_empty(tar, del));
+        assert_false(rootfs_diff_is_empty(none, del));
+        /* a tar cut short of its first block, or a gzip layer, is not empty */
+        assert_int_equal(tu_write(tar, "\x1f\x8b", 2, 0600), 0);
+        assert_false(rootfs_diff_is_empty(tar, none));
+        assert_int_equal(tu_write(tar, "", 0, 0600), 0);
+        assert_true(rootfs_diff_is_empty(tar, none));
+        free(del);
+        free(tar);
         free(none);
 }
 

@@ -174,6 +174,16 @@ static int prepare_rootfs(struct restore *rs, struct cryo_checkpoint *ck, const 
                 return cryo_error_prefix(err, "new snapshot for %s", rs->id);
         rs->snapshot_prepared = true;
 
+        _cleanup_free_ char *tar = fs_path_join(ck->path, CRYO_ROOTFS_DIFF);
+        _cleanup_free_ char *deleted = fs_path_join(ck->path, CRYO_DELETED_FILES);
+        if (!tar || !deleted)
+                return cryo_error_set(err, ENOMEM, "out of memory");
+        /* A container that changed no file: the fresh snapshot is its root
+         * as it was; mounting it only to apply nothing costs ~2 ms. */
+        if (rootfs_diff_is_empty(tar, deleted)) {
+                cryo_stats_add(&ck->stats, CRYO_PHASE_SNAPSHOT, cryo_now_usec() - t0, 0);
+                return 0;
+        }
         _cleanup_free_ char *target = fs_path_join(rs->state_dir, "rootfs");
         if (!target || mkdir(target, 0700) < 0)
                 return cryo_error_errno(err, target ? errno : ENOMEM, "cannot create a mount point");
@@ -182,8 +192,6 @@ static int prepare_rootfs(struct restore *rs, struct cryo_checkpoint *ck, const 
                 return r;
         uint64_t start = cryo_now_usec();
         cryo_stats_add(&ck->stats, CRYO_PHASE_SNAPSHOT, start - t0, 0);
-        _cleanup_free_ char *tar = fs_path_join(ck->path, CRYO_ROOTFS_DIFF);
-        _cleanup_free_ char *deleted = fs_path_join(ck->path, CRYO_DELETED_FILES);
         struct tar_stats st = {0};
         r = rootfs_diff_apply(target, tar, deleted, &st, err);
         uint64_t applied = cryo_now_usec();
