@@ -249,8 +249,10 @@ static bool tar_has_no_member(const char *path) {
 bool rootfs_diff_is_empty(const char *tar_path, const char *deleted_path) {
         if (tar_path && !tar_has_no_member(tar_path))
                 return false;
-        if (!deleted_path || access(deleted_path, F_OK) < 0)
-                return !deleted_path || errno == ENOENT;
+        if (!deleted_path)
+                return true;
+        if (access(deleted_path, F_OK) < 0)
+                return errno == ENOENT;
         _cleanup_strv_ char **paths = NULL;
         return rootfs_deleted_files_read(deleted_path, &paths, NULL) >= 0 && (!paths || !paths[0]);
 }
